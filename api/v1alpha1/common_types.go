@@ -1,0 +1,19 @@
+package v1alpha1
+
+// Condition types and reasons shared by OAuthClient and OAuthUser.
+const (
+	// ConditionReady is True when the object's credentials are usable.
+	ConditionReady = "Ready"
+)
+
+// SecretTemplate holds metadata copied onto a generated credential Secret, for
+// example labels a workload's tooling selects on. Keys under tokenwarden.dev/ are
+// reserved and ignored.
+type SecretTemplate struct {
+	// Labels added to the credential Secret.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations added to the credential Secret.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}

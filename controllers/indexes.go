@@ -1,0 +1,83 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+)
+
+// Cache field indexes. The token server finds a client by the id it presents
+// and a user by namespace and username without listing; the controllers use
+// the "wanted" indexes to detect clashes before they happen.
+const (
+	// IndexClientID maps an OAuthClient to the client_id it holds (status),
+	// set only once the id is known not to clash.
+	IndexClientID = "status.clientID"
+	// IndexWantedClientID maps an OAuthClient to the id its spec asks for.
+	IndexWantedClientID = "spec.effectiveClientID"
+	// IndexUsername maps an OAuthUser to the username it holds (status).
+	IndexUsername = "status.username"
+	// IndexWantedUsername maps an OAuthUser to the username its spec asks for.
+	IndexWantedUsername = "spec.effectiveUsername"
+	// IndexPasswordSecret maps an OAuthUser to the Secret it reads its
+	// password from, so a change there reaches the user.
+	IndexPasswordSecret = "spec.password.secretRef.name"
+)
+
+// SetupIndexes registers the field indexes on the manager's cache. Call it once
+// before the manager starts.
+func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	indexes := []struct {
+		obj   client.Object
+		field string
+		fn    client.IndexerFunc
+	}{
+		{&v1alpha1.OAuthClient{}, IndexClientID, func(o client.Object) []string {
+			return nonEmpty(o.(*v1alpha1.OAuthClient).Status.ClientID)
+		}},
+		{&v1alpha1.OAuthClient{}, IndexWantedClientID, func(o client.Object) []string {
+			return nonEmpty(o.(*v1alpha1.OAuthClient).EffectiveClientID())
+		}},
+		{&v1alpha1.OAuthUser{}, IndexUsername, func(o client.Object) []string {
+			return nonEmpty(o.(*v1alpha1.OAuthUser).Status.Username)
+		}},
+		{&v1alpha1.OAuthUser{}, IndexWantedUsername, func(o client.Object) []string {
+			return nonEmpty(o.(*v1alpha1.OAuthUser).EffectiveUsername())
+		}},
+		{&v1alpha1.OAuthUser{}, IndexPasswordSecret, func(o client.Object) []string {
+			if ref := o.(*v1alpha1.OAuthUser).Spec.Password.SecretRef; ref != nil {
+				return nonEmpty(ref.Name)
+			}
+			return nil
+		}},
+	}
+	for _, i := range indexes {
+		if err := idx.IndexField(ctx, i.obj, i.field, i.fn); err != nil {
+			return fmt.Errorf("index %s: %w", i.field, err)
+		}
+	}
+	return nil
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// olderThan orders two objects by creation, then by UID, so that of two
+// objects claiming the same name the first one created keeps it, and every
+// replica agrees on which one that is.
+func olderThan(a, b client.Object) bool {
+	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
+	if !ta.Equal(&tb) {
+		return ta.Before(&tb)
+	}
+	return a.GetUID() < b.GetUID()
+}

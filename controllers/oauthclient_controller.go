@@ -1,0 +1,263 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/credentials"
+)
+
+// OAuthClientReconciler turns an OAuthClient into a credential Secret holding
+// its client_id and, for confidential clients, a generated client_secret that
+// it rotates on schedule.
+type OAuthClientReconciler struct {
+	client.Client
+	// APIReader reads a Secret the cache cannot see (one to adopt, or one
+	// whose label was removed by hand).
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	Endpoints credentials.Endpoints
+}
+
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients,verbs=get;list;watch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one OAuthClient's Secret and status in line with its spec.
+func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var c v1alpha1.OAuthClient
+	if err := r.Get(ctx, req.NamespacedName, &c); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !c.DeletionTimestamp.IsZero() {
+		// The Secret carries an owner reference: garbage collection removes it.
+		return ctrl.Result{}, nil
+	}
+	before := c.DeepCopy()
+	res, err := r.reconcile(ctx, &c)
+	if perr := patchStatus(ctx, r.Client, before, &c); perr != nil && err == nil {
+		err = perr
+	}
+	return conflictRequeue(res, err)
+}
+
+func (r *OAuthClientReconciler) reconcile(ctx context.Context, c *v1alpha1.OAuthClient) (ctrl.Result, error) {
+	prevReason := readyReason(c.Status.Conditions)
+	id := c.EffectiveClientID()
+	holder, err := r.clientIDHolder(ctx, c, id)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if holder != "" {
+		msg := fmt.Sprintf("client_id %q is already used by OAuthClient %s; choose another spec.clientID", id, holder)
+		c.Status.ClientID = ""
+		warnOnce(r.Recorder, c, prevReason, reasonClientIDConflict, msg)
+		setReady(&c.Status.Conditions, c.Generation, false, reasonClientIDConflict, msg)
+		return ctrl.Result{}, nil
+	}
+	requeue, err := r.reconcileSecret(ctx, c, id)
+	if errors.Is(err, errSecretOwnedElsewhere) {
+		msg := fmt.Sprintf("Secret %s exists and is controlled by another object; set spec.secretName to another name", c.EffectiveSecretName())
+		warnOnce(r.Recorder, c, prevReason, reasonSecretConflict, msg)
+		setReady(&c.Status.Conditions, c.Generation, false, reasonSecretConflict, msg)
+		return ctrl.Result{}, nil
+	}
+	if err != nil {
+		setReady(&c.Status.Conditions, c.Generation, false, reasonSecretWriteFailed, "could not write the credential Secret; retrying")
+		return ctrl.Result{}, err
+	}
+	c.Status.ClientID = id
+	c.Status.SecretName = c.EffectiveSecretName()
+	c.Status.ObservedGeneration = c.Generation
+	setReady(&c.Status.Conditions, c.Generation, true, reasonReady, "credentials are in Secret "+c.Status.SecretName)
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// clientIDHolder returns "namespace/name" of an older OAuthClient that wants
+// the same client_id, or "" when this client may hold it.
+func (r *OAuthClientReconciler) clientIDHolder(ctx context.Context, c *v1alpha1.OAuthClient, id string) (string, error) {
+	var list v1alpha1.OAuthClientList
+	if err := r.List(ctx, &list, client.MatchingFields{IndexWantedClientID: id}); err != nil {
+		return "", fmt.Errorf("list clients wanting client_id: %w", err)
+	}
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID != c.UID && o.DeletionTimestamp.IsZero() && olderThan(o, c) {
+			return o.Namespace + "/" + o.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// reconcileSecret writes the credential Secret and the rotation times into
+// status. It returns when to come back for the next rotation step.
+func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, c *v1alpha1.OAuthClient, id string) (time.Duration, error) {
+	key := types.NamespacedName{Namespace: c.Namespace, Name: c.EffectiveSecretName()}
+	existing, err := lookupSecret(ctx, r.Client, r.APIReader, key)
+	if err != nil {
+		return 0, err
+	}
+	now := r.Clock.Now().UTC().Truncate(time.Second)
+	labels, annotations := templateMetadata(c.Spec.SecretTemplate, credentials.ManagedLabels(credentials.KindClient, c.Name))
+	want := desiredSecret{labels: labels, annotations: annotations, data: map[string]string{
+		credentials.KeyClientID: id,
+		credentials.KeyIssuer:   r.Endpoints.Issuer,
+		credentials.KeyTokenURL: r.Endpoints.TokenURL,
+		credentials.KeyJWKSURL:  r.Endpoints.JWKSURL,
+		credentials.KeyScope:    strings.Join(c.Spec.Scopes, " "),
+	}}
+	var plan secretPlan
+	if c.Spec.Public {
+		want.remove = []string{credentials.KeyClientSecret, credentials.KeyClientSecretPrevious, credentials.KeyClientSecretPreviousExpireAt}
+		c.Status.LastSecretRotationTime, c.Status.NextSecretRotationTime, c.Status.PreviousSecretExpiryTime = nil, nil, nil
+	} else if plan, err = planClientSecret(now, c, existing, &want); err != nil {
+		return 0, err
+	}
+	wrote, err := applySecret(ctx, r.Client, r.Scheme, c, key, existing, want)
+	if err != nil || !wrote {
+		return plan.requeueAfter, err
+	}
+	for _, e := range plan.events {
+		r.Recorder.Eventf(c, nil, e.kind, e.reason, "Reconcile", "%s", e.note)
+	}
+	if len(plan.events) == 0 && existing != nil {
+		r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, eventRepaired, "Reconcile", "Secret %s was brought back in line with the OAuthClient (a spec change or an edit by hand)", key.Name)
+	}
+	return plan.requeueAfter, nil
+}
+
+// secretPlan is what planClientSecret decided, for Events and scheduling.
+type secretPlan struct {
+	events       []event
+	requeueAfter time.Duration
+}
+
+type event struct{ kind, reason, note string }
+
+// planClientSecret fills in the client_secret part of want: it keeps the
+// secret the Secret holds (which makes adoption work), generates one when there
+// is none, rotates it on schedule and drops the previous one after the overlap.
+func planClientSecret(now time.Time, c *v1alpha1.OAuthClient, existing *corev1.Secret, want *desiredSecret) (secretPlan, error) {
+	var p secretPlan
+	current := secretString(existing, credentials.KeyClientSecret)
+	sched := secretSchedule{
+		hasPrevious:       secretString(existing, credentials.KeyClientSecretPrevious) != "",
+		previousExpiresAt: parseTime(secretString(existing, credentials.KeyClientSecretPreviousExpireAt)),
+	}
+	if existing != nil {
+		sched.rotatedAt = parseTime(existing.Annotations[credentials.AnnotationSecretRotatedAt])
+	}
+	switch {
+	case current == "" && c.Status.LastSecretRotationTime != nil:
+		p.events = append(p.events, event{corev1.EventTypeWarning, eventRegenerated,
+			"the client secret was deleted from its Secret and cannot be recovered; a new one was generated, workloads must use it"})
+		sched = secretSchedule{rotatedAt: now}
+	case current == "":
+		p.events = append(p.events, event{corev1.EventTypeNormal, eventCreated, "generated client credentials in Secret " + c.EffectiveSecretName()})
+		sched = secretSchedule{rotatedAt: now}
+	case existing != nil && !metav1.IsControlledBy(existing, c):
+		p.events = append(p.events, event{corev1.EventTypeNormal, eventAdopted, "adopted the client_secret already in Secret " + existing.Name})
+	}
+	if current == "" {
+		s, err := credentials.RandomString(credentials.ClientSecretBytes)
+		if err != nil {
+			return p, err
+		}
+		current = s
+	}
+	if sched.rotatedAt.IsZero() {
+		sched.rotatedAt = now
+	}
+	d := decideSecretRotation(now, c.Spec.SecretRotation, sched)
+	previous := secretString(existing, credentials.KeyClientSecretPrevious)
+	if d.rotate {
+		next, err := credentials.RandomString(credentials.ClientSecretBytes)
+		if err != nil {
+			return p, err
+		}
+		previous, current, sched.rotatedAt = current, next, now
+		p.events = append(p.events, event{corev1.EventTypeNormal, eventRotated, "rotated the client secret; the previous one stays valid until " + d.previousExpiresAt.Format(time.RFC3339)})
+	}
+	want.data[credentials.KeyClientSecret] = current
+	want.annotations[credentials.AnnotationSecretRotatedAt] = sched.rotatedAt.Format(time.RFC3339)
+	if d.previousExpiresAt.IsZero() || d.dropPrevious {
+		want.remove = []string{credentials.KeyClientSecretPrevious, credentials.KeyClientSecretPreviousExpireAt}
+		if sched.hasPrevious && !d.rotate {
+			p.events = append(p.events, event{corev1.EventTypeNormal, eventPreviousExpired, "the overlap ended: client_secret_previous no longer works and was removed"})
+		}
+	} else {
+		want.data[credentials.KeyClientSecretPrevious] = previous
+		want.data[credentials.KeyClientSecretPreviousExpireAt] = d.previousExpiresAt.Format(time.RFC3339)
+	}
+	c.Status.LastSecretRotationTime = timePtr(sched.rotatedAt)
+	c.Status.NextSecretRotationTime = timePtr(d.nextRotation)
+	c.Status.PreviousSecretExpiryTime = timePtr(d.previousExpiresAt)
+	p.requeueAfter = d.requeueAfter
+	return p, nil
+}
+
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+func timePtr(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &metav1.Time{Time: t}
+}
+
+// SetupWithManager registers the reconciler: it owns the credential Secrets
+// (an edit or deletion by hand is repaired) and watches other clients, so a
+// client_id freed by a deletion goes to the next claimant at once.
+func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.OAuthClient{}).
+		Owns(&corev1.Secret{}).
+		Watches(&v1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.sameClientID)).
+		Named("oauthclient").
+		Complete(r)
+}
+
+// sameClientID maps a client to the other clients that want its client_id.
+func (r *OAuthClientReconciler) sameClientID(ctx context.Context, o client.Object) []reconcile.Request {
+	c := o.(*v1alpha1.OAuthClient)
+	var reqs []reconcile.Request
+	for _, id := range []string{c.EffectiveClientID(), c.Status.ClientID} {
+		if id == "" {
+			continue
+		}
+		var list v1alpha1.OAuthClientList
+		if err := r.List(ctx, &list, client.MatchingFields{IndexWantedClientID: id}); err != nil {
+			continue
+		}
+		for _, other := range list.Items {
+			if other.UID != c.UID {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&other)})
+			}
+		}
+	}
+	return reqs
+}

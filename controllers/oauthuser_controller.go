@@ -1,0 +1,256 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/password"
+)
+
+// OAuthUserReconciler turns an OAuthUser into a credential Secret and keeps its
+// password source usable by the token server.
+type OAuthUserReconciler struct {
+	client.Client
+	// APIReader reads a Secret the cache cannot see: a referenced password
+	// Secret before it carries the label that brings it into the cache, or a
+	// credential Secret to adopt.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	Endpoints credentials.Endpoints
+}
+
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthusers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthusers/status,verbs=get;update;patch
+
+// Reconcile brings one OAuthUser's Secret and status in line with its spec.
+func (r *OAuthUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var u v1alpha1.OAuthUser
+	if err := r.Get(ctx, req.NamespacedName, &u); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !u.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	before := u.DeepCopy()
+	res, err := r.reconcile(ctx, &u)
+	if perr := patchStatus(ctx, r.Client, before, &u); perr != nil && err == nil {
+		err = perr
+	}
+	return conflictRequeue(res, err)
+}
+
+// passwordSecretRetry is how soon a user whose password Secret is missing is
+// looked at again.
+const passwordSecretRetry = 5 * time.Second
+
+// userProblem is a reason the user cannot sign in that a person must fix.
+type userProblem struct{ reason, message string }
+
+func (p *userProblem) Error() string { return p.message }
+
+func (r *OAuthUserReconciler) reconcile(ctx context.Context, u *v1alpha1.OAuthUser) (ctrl.Result, error) {
+	prevReason := readyReason(u.Status.Conditions)
+	err := r.checkUsername(ctx, u)
+	if err == nil {
+		err = r.checkPasswordSource(ctx, u)
+	}
+	if err == nil {
+		err = r.reconcileSecret(ctx, u)
+	}
+	var problem *userProblem
+	if errors.As(err, &problem) {
+		if problem.reason == reasonUsernameConflict {
+			u.Status.Username = ""
+		}
+		warnOnce(r.Recorder, u, prevReason, problem.reason, problem.message)
+		setReady(&u.Status.Conditions, u.Generation, false, problem.reason, problem.message)
+		if problem.reason == reasonPasswordSecretGone {
+			// A Secret that does not exist yet carries no label, so no watch
+			// event will announce it: look again shortly.
+			return ctrl.Result{RequeueAfter: passwordSecretRetry}, nil
+		}
+		return ctrl.Result{}, nil
+	}
+	if err != nil {
+		setReady(&u.Status.Conditions, u.Generation, false, reasonSecretWriteFailed, "could not write the credential Secret; retrying")
+		return ctrl.Result{}, err
+	}
+	u.Status.Username = u.EffectiveUsername()
+	u.Status.SecretName = u.EffectiveSecretName()
+	u.Status.PasswordSource = u.PasswordSourceKind()
+	u.Status.Disabled = u.Spec.Disabled
+	u.Status.ObservedGeneration = u.Generation
+	if u.Spec.Disabled {
+		setReady(&u.Status.Conditions, u.Generation, false, reasonUserDisabled, "the user is disabled: no new tokens are issued and its refresh tokens no longer work")
+	} else {
+		setReady(&u.Status.Conditions, u.Generation, true, reasonReady, "the user can sign in; credentials are in Secret "+u.Status.SecretName)
+	}
+	return ctrl.Result{}, nil
+}
+
+// checkUsername fails when an older user of the namespace has the username.
+func (r *OAuthUserReconciler) checkUsername(ctx context.Context, u *v1alpha1.OAuthUser) error {
+	var list v1alpha1.OAuthUserList
+	name := u.EffectiveUsername()
+	if err := r.List(ctx, &list, client.InNamespace(u.Namespace), client.MatchingFields{IndexWantedUsername: name}); err != nil {
+		return fmt.Errorf("list users wanting username: %w", err)
+	}
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID != u.UID && o.DeletionTimestamp.IsZero() && olderThan(o, u) {
+			return &userProblem{reasonUsernameConflict, fmt.Sprintf("username %q is already used by OAuthUser %s in this namespace", name, o.Name)}
+		}
+	}
+	return nil
+}
+
+// checkPasswordSource makes sure the password the spec names exists and can be
+// verified, and labels a referenced Secret so the cache (and this controller's
+// watch) sees it.
+func (r *OAuthUserReconciler) checkPasswordSource(ctx context.Context, u *v1alpha1.OAuthUser) error {
+	switch u.PasswordSourceKind() {
+	case v1alpha1.PasswordHash:
+		if err := password.ParseHash(u.Spec.Password.Hash); err != nil {
+			return &userProblem{reasonInvalidPasswordHash, "spec.password.hash cannot be used: " + err.Error()}
+		}
+	case v1alpha1.PasswordFromSecret:
+		ref := u.Spec.Password.SecretRef
+		key := types.NamespacedName{Namespace: u.Namespace, Name: ref.Name}
+		s, err := lookupSecret(ctx, r.Client, r.APIReader, key)
+		if err != nil {
+			return err
+		}
+		if s == nil || len(s.Data[refKey(ref)]) == 0 {
+			return &userProblem{reasonPasswordSecretGone, fmt.Sprintf("Secret %s with key %q, named in spec.password.secretRef, does not exist", ref.Name, refKey(ref))}
+		}
+		return r.labelPasswordSource(ctx, u, s)
+	}
+	return nil
+}
+
+// refKey is the key of the referenced Secret that holds the password.
+func refKey(ref *v1alpha1.PasswordSecretRef) string {
+	if ref.Key == "" {
+		return credentials.KeyPassword
+	}
+	return ref.Key
+}
+
+// labelPasswordSource adds the label that brings the user's own Secret into
+// the manager's cache; nothing else of it is changed.
+func (r *OAuthUserReconciler) labelPasswordSource(ctx context.Context, u *v1alpha1.OAuthUser, s *corev1.Secret) error {
+	if _, ok := s.Labels[credentials.LabelKind]; ok {
+		return nil
+	}
+	patched := s.DeepCopy()
+	patched.Labels = mergeStrings(patched.Labels, map[string]string{credentials.LabelKind: credentials.KindPasswordSource})
+	if err := r.Patch(ctx, patched, client.MergeFrom(s)); err != nil {
+		return fmt.Errorf("label password secret %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	r.Recorder.Eventf(u, nil, corev1.EventTypeNormal, eventPasswordSourceSet, "Reconcile",
+		"labeled Secret %s with %s=%s so that changes to it take effect", s.Name, credentials.LabelKind, credentials.KindPasswordSource)
+	return nil
+}
+
+// reconcileSecret writes the user's credential Secret: always the username and
+// endpoints, the password only when Tokenwarden generated it.
+func (r *OAuthUserReconciler) reconcileSecret(ctx context.Context, u *v1alpha1.OAuthUser) error {
+	key := types.NamespacedName{Namespace: u.Namespace, Name: u.EffectiveSecretName()}
+	existing, err := lookupSecret(ctx, r.Client, r.APIReader, key)
+	if err != nil {
+		return err
+	}
+	labels, annotations := templateMetadata(u.Spec.SecretTemplate, credentials.ManagedLabels(credentials.KindUser, u.Name))
+	want := desiredSecret{labels: labels, annotations: annotations, data: map[string]string{
+		credentials.KeyUsername: u.EffectiveUsername(),
+		credentials.KeyIssuer:   r.Endpoints.Issuer,
+		credentials.KeyTokenURL: r.Endpoints.TokenURL,
+		credentials.KeyJWKSURL:  r.Endpoints.JWKSURL,
+	}}
+	var ev *event
+	if u.PasswordSourceKind() == v1alpha1.PasswordGenerated {
+		pw := secretString(existing, credentials.KeyPassword)
+		if pw == "" {
+			if pw, err = credentials.RandomString(credentials.PasswordBytes); err != nil {
+				return err
+			}
+			ev = &event{corev1.EventTypeNormal, eventCreated, "generated a password in Secret " + key.Name}
+			if u.Status.PasswordSource == v1alpha1.PasswordGenerated {
+				ev = &event{corev1.EventTypeWarning, eventRegenerated, "the generated password was deleted from its Secret and cannot be recovered; a new one was generated"}
+			}
+		}
+		want.data[credentials.KeyPassword] = pw
+	} else {
+		// A password Tokenwarden did not generate never lands in its Secret.
+		want.remove = []string{credentials.KeyPassword}
+	}
+	wrote, err := applySecret(ctx, r.Client, r.Scheme, u, key, existing, want)
+	if errors.Is(err, errSecretOwnedElsewhere) {
+		return &userProblem{reasonSecretConflict, fmt.Sprintf("Secret %s exists and is controlled by another object; set spec.secretName to another name", key.Name)}
+	}
+	if err != nil || !wrote {
+		return err
+	}
+	if ev != nil {
+		r.Recorder.Eventf(u, nil, ev.kind, ev.reason, "Reconcile", "%s", ev.note)
+	} else if existing == nil {
+		r.Recorder.Eventf(u, nil, corev1.EventTypeNormal, eventCreated, "Reconcile", "wrote credential Secret %s", key.Name)
+	} else {
+		r.Recorder.Eventf(u, nil, corev1.EventTypeNormal, eventRepaired, "Reconcile", "Secret %s was brought back in line with the OAuthUser (a spec change or an edit by hand)", key.Name)
+	}
+	return nil
+}
+
+// SetupWithManager registers the reconciler: it owns the credential Secrets,
+// follows the user's own password Secret, and watches users of the namespace
+// so a username freed by a deletion goes to the next claimant at once.
+func (r *OAuthUserReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.OAuthUser{}).
+		Owns(&corev1.Secret{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.usersOfPasswordSecret)).
+		Watches(&v1alpha1.OAuthUser{}, handler.EnqueueRequestsFromMapFunc(r.sameUsername)).
+		Named("oauthuser").
+		Complete(r)
+}
+
+func (r *OAuthUserReconciler) usersOfPasswordSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.usersMatching(ctx, o.GetNamespace(), IndexPasswordSecret, o.GetName(), "")
+}
+
+func (r *OAuthUserReconciler) sameUsername(ctx context.Context, o client.Object) []reconcile.Request {
+	u := o.(*v1alpha1.OAuthUser)
+	reqs := r.usersMatching(ctx, u.Namespace, IndexWantedUsername, u.EffectiveUsername(), u.UID)
+	if u.Status.Username != "" && u.Status.Username != u.EffectiveUsername() {
+		reqs = append(reqs, r.usersMatching(ctx, u.Namespace, IndexWantedUsername, u.Status.Username, u.UID)...)
+	}
+	return reqs
+}
+
+func (r *OAuthUserReconciler) usersMatching(ctx context.Context, ns, field, value string, except types.UID) []reconcile.Request {
+	var list v1alpha1.OAuthUserList
+	if err := r.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{field: value}); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if list.Items[i].UID != except {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return reqs
+}

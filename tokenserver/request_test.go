@@ -1,0 +1,152 @@
+package tokenserver
+
+import (
+	"encoding/base64"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestParseParams(t *testing.T) {
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		want        params
+		wantErr     string
+	}{
+		{"form", "application/x-www-form-urlencoded", "grant_type=client_credentials&scope=a+b",
+			params{"grant_type": "client_credentials", "scope": "a b"}, ""},
+		{"form with charset", "application/x-www-form-urlencoded; charset=UTF-8", "grant_type=password",
+			params{"grant_type": "password"}, ""},
+		{"json", "application/json", `{"grant_type":"password","username":"a","password":"p"}`,
+			params{"grant_type": "password", "username": "a", "password": "p"}, ""},
+		{"json declared as form", "application/x-www-form-urlencoded", ` {"grant_type":"client_credentials"}`,
+			params{"grant_type": "client_credentials"}, ""},
+		{"json without content type", "", `{"grant_type":"client_credentials"}`, params{"grant_type": "client_credentials"}, ""},
+		{"json scope list", "application/json", `{"scope":["a","b"]}`, params{"scope": "a b"}, ""},
+		{"json number and bool", "application/json", `{"expires_in":3600,"x":true,"n":null}`, params{"expires_in": "3600", "x": "true"}, ""},
+		{"json nested object", "application/json", `{"a":{"b":1}}`, nil, "objects are not accepted"},
+		{"json list of numbers", "application/json", `{"scope":[1,2]}`, nil, "only strings"},
+		{"json malformed", "application/json", `{"a":`, nil, "JSON body is malformed"},
+		{"json trailing value", "application/json", `{"a":"b"} {"c":"d"}`, nil, "more than one value"},
+		{"repeated form parameter", "application/x-www-form-urlencoded", "scope=a&scope=b", nil, "repeated"},
+		{"bad form", "application/x-www-form-urlencoded", "a=%zz", nil, "form body is malformed"},
+		{"multipart refused", "multipart/form-data; boundary=x", "--x--", nil, "unsupported Content-Type"},
+		{"xml refused", "application/xml", "<a/>", nil, "unsupported Content-Type"},
+		{"bad content type", "a/b; =", "", nil, "cannot be parsed"},
+		{"too large", "application/x-www-form-urlencoded", "a=" + strings.Repeat("x", 2000), nil, "too large"},
+		{"empty", "", "", params{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/oauth/token", strings.NewReader(tt.body))
+			if tt.contentType != "" {
+				r.Header.Set("Content-Type", tt.contentType)
+			}
+			got, err := parseParams(r, 1024)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Description, tt.wantErr) || err.Code != errInvalidRequest {
+					t.Fatalf("want invalid_request containing %q, got %v", tt.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Fatalf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+func basicHeader(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
+}
+
+func TestClientCredentialsFrom(t *testing.T) {
+	tests := []struct {
+		name      string
+		auth      string
+		p         params
+		want      clientCredentials
+		wantCode  string
+		challenge bool
+	}{
+		{"basic", basicHeader("ns.app", "s3cret"), params{}, clientCredentials{id: "ns.app", secret: "s3cret", basic: true}, "", false},
+		{"basic form-encoded per RFC 6749 2.3.1", basicHeader("my%3Aclient", "a+b%25c"), params{},
+			clientCredentials{id: "my:client", secret: "a b%c", basic: true}, "", false},
+		{"basic secret containing colon", basicHeader("id", "x:y"), params{}, clientCredentials{id: "id", secret: "x:y", basic: true}, "", false},
+		{"basic with same client_id in body", basicHeader("id", "s"), params{"client_id": "id"}, clientCredentials{id: "id", secret: "s", basic: true}, "", false},
+		{"post", "", params{"client_id": "id", "client_secret": "s"}, clientCredentials{id: "id", secret: "s"}, "", false},
+		{"public", "", params{"client_id": "id"}, clientCredentials{id: "id"}, "", false},
+		{"none", "", params{}, clientCredentials{}, "", false},
+		{"both methods", basicHeader("id", "s"), params{"client_secret": "s"}, clientCredentials{}, errInvalidRequest, false},
+		{"different ids", basicHeader("id", "s"), params{"client_id": "other"}, clientCredentials{}, errInvalidRequest, false},
+		{"bearer scheme", "Bearer abc", params{}, clientCredentials{}, errInvalidRequest, false},
+		{"bad base64", "Basic !!!", params{}, clientCredentials{}, errInvalidClient, true},
+		{"no colon", "Basic " + base64.StdEncoding.EncodeToString([]byte("nocolon")), params{}, clientCredentials{}, errInvalidClient, true},
+		{"bad escape", basicHeader("%zz", "s"), params{}, clientCredentials{}, errInvalidClient, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/oauth/token", nil)
+			if tt.auth != "" {
+				r.Header.Set("Authorization", tt.auth)
+			}
+			got, err := clientCredentialsFrom(r, tt.p)
+			if tt.wantCode != "" {
+				if err == nil || err.Code != tt.wantCode || err.basicChallenge != tt.challenge {
+					t.Fatalf("want %s (challenge %v), got %+v", tt.wantCode, tt.challenge, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzParseParams: no input makes parsing panic or fail with anything but an
+// invalid_request.
+func FuzzParseParams(f *testing.F) {
+	for _, s := range []string{"grant_type=password&username=a", `{"grant_type":"x","scope":["a"]}`, "%", `{"a":{}}`, "a=1&a=2", "\x00{"} {
+		f.Add("application/x-www-form-urlencoded", s)
+		f.Add("application/json", s)
+	}
+	f.Fuzz(func(t *testing.T, contentType, body string) {
+		r := httptest.NewRequest("POST", "/oauth/token", strings.NewReader(body))
+		r.Header.Set("Content-Type", contentType)
+		p, err := parseParams(r, 4096)
+		if err != nil && (err.Code != errInvalidRequest || err.status != 400) {
+			t.Fatalf("unexpected error %+v", err)
+		}
+		if err == nil && p == nil {
+			t.Fatal("nil params without error")
+		}
+	})
+}
+
+// FuzzClientCredentials: no Authorization header makes client authentication
+// panic or answer with anything but invalid_request or invalid_client.
+func FuzzClientCredentials(f *testing.F) {
+	f.Add("Basic " + base64.StdEncoding.EncodeToString([]byte("a:b")))
+	f.Add("Basic ")
+	f.Add("basic Og==")
+	f.Add("Digest x")
+	f.Fuzz(func(t *testing.T, auth string) {
+		r := httptest.NewRequest("POST", "/oauth/token", nil)
+		r.Header.Set("Authorization", auth)
+		_, err := clientCredentialsFrom(r, params{})
+		if err != nil && err.Code != errInvalidRequest && err.Code != errInvalidClient {
+			t.Fatalf("unexpected error %+v", err)
+		}
+	})
+}
