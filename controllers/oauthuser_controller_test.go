@@ -36,7 +36,7 @@ func TestUserGeneratedPassword(t *testing.T) {
 	g.Expect(string(s.Data["username"])).To(gomega.Equal("alice"))
 	raw, err := base64.RawURLEncoding.DecodeString(string(s.Data["password"]))
 	g.Expect(err).NotTo(gomega.HaveOccurred())
-	g.Expect(len(raw)*8).To(gomega.BeNumerically(">=", 128))
+	g.Expect(len(raw) * 8).To(gomega.BeNumerically(">=", 128))
 	g.Expect(string(s.Data["token_url"])).To(gomega.Equal(issuer + "/oauth/token"))
 	g.Expect(metav1.IsControlledBy(s, u)).To(gomega.BeTrue())
 

@@ -93,4 +93,3 @@ func TestInvalidSpecsAreRejected(t *testing.T) {
 func containsString(s, sub string) bool {
 	return strings.Contains(s, sub)
 }
-
