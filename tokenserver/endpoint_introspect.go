@@ -1,0 +1,187 @@
+package tokenserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/jwt"
+)
+
+// accessToken is a verified access token that is still good: signature,
+// issuer, expiry, not revoked, and its client and user still exist and may
+// have tokens.
+type accessToken struct {
+	claims *jwt.Claims
+	client *clientRecord
+	user   *userRecord
+}
+
+// checkAccessToken verifies an access token against the current keys and the
+// cluster state. errNotFound means "not active".
+func (s *Server) checkAccessToken(ctx context.Context, tok string) (*accessToken, error) {
+	set := s.keys.Current()
+	if set == nil || tok == "" || len(tok) > 8192 {
+		return nil, errNotFound
+	}
+	claims, err := jwt.Verify(tok, set, jwt.VerifyOptions{Issuer: s.opts.Issuer, Type: jwt.TypeAccessToken, Now: s.opts.Clock.Now})
+	if err != nil {
+		return nil, errNotFound
+	}
+	c, err := s.dir.ClientByID(ctx, claims.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	if revoked, err := s.revoked.isRevoked(ctx, claims.JTI); err != nil || revoked {
+		return nil, errors.Join(err, errNotFound)
+	}
+	at := &accessToken{claims: claims, client: c}
+	if claims.Subject != claims.ClientID {
+		u, err := s.dir.UserByUID(ctx, c.obj.Namespace, typesUID(claims.Subject))
+		if err != nil {
+			return nil, err
+		}
+		if u.obj.Spec.Disabled {
+			return nil, errNotFound
+		}
+		at.user = u
+	}
+	return at, nil
+}
+
+// authenticateEndpointClient authenticates the caller of introspection or
+// revocation with the same rules as the token endpoint.
+func (s *Server) authenticateEndpointClient(r *http.Request) (params, *clientRecord, error) {
+	if r.Method != http.MethodPost {
+		return nil, nil, newError(http.StatusMethodNotAllowed, errInvalidRequest, "use POST")
+	}
+	p, perr := parseParams(r, s.opts.MaxBodyBytes)
+	if perr != nil {
+		return nil, nil, perr
+	}
+	c, err := s.authenticateClient(r.Context(), r, p, route{})
+	return p, c, err
+}
+
+// serveIntrospect is RFC 7662. Only confidential clients may introspect. A
+// client sees access tokens of its own namespace or addressed to it, and
+// refresh tokens of its own; anything else is reported inactive, like an
+// invalid token, so introspection reveals nothing across tenants.
+func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+	p, caller, err := s.authenticateEndpointClient(r)
+	if err == nil && caller.obj.Spec.Public {
+		err = invalidClient(false)
+	}
+	if err != nil {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	tok := p["token"]
+	if tok == "" {
+		writeError(w, invalidRequest("token is required"))
+		return
+	}
+	var resp map[string]any
+	if strings.HasPrefix(tok, refreshTokenPrefix) {
+		resp, err = s.introspectRefresh(r.Context(), caller, tok)
+	} else {
+		resp, err = s.introspectAccess(r.Context(), caller, tok)
+	}
+	if errors.Is(err, errNotFound) || errors.Is(err, errFamilyInvalid) || resp == nil && err == nil {
+		resp, err = map[string]any{"active": false}, nil
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) introspectAccess(ctx context.Context, caller *clientRecord, tok string) (map[string]any, error) {
+	at, err := s.checkAccessToken(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	c := at.claims
+	if at.client.obj.Namespace != caller.obj.Namespace && !slices.Contains(c.Audience, caller.obj.Status.ClientID) {
+		return nil, errNotFound
+	}
+	resp := map[string]any{
+		"active": true, "token_type": "Bearer", "client_id": c.ClientID, "sub": c.Subject, "iss": c.Issuer,
+		"aud": []string(c.Audience), "jti": c.JTI,
+	}
+	if c.Scope != "" {
+		resp["scope"] = c.Scope
+	}
+	for k, v := range map[string]*int64{"exp": c.Expiry, "iat": c.IssuedAt, "nbf": c.NotBefore} {
+		if v != nil {
+			resp[k] = *v
+		}
+	}
+	if at.user != nil {
+		resp["username"] = at.user.obj.Status.Username
+	}
+	return resp, nil
+}
+
+func (s *Server) introspectRefresh(ctx context.Context, caller *clientRecord, tok string) (map[string]any, error) {
+	f, err := s.families.lookup(ctx, caller.obj.Namespace, tok)
+	if err != nil {
+		return nil, err
+	}
+	if f.ClientUID != caller.obj.UID {
+		return nil, errNotFound
+	}
+	u, err := s.dir.UserByUID(ctx, caller.obj.Namespace, f.UserUID)
+	if err != nil || u.obj.Spec.Disabled {
+		return nil, errors.Join(err, errNotFound)
+	}
+	exp := f.ExpiresAt
+	if idle := f.LastUsedAt.Add(f.IdleTTL); f.IdleTTL > 0 && idle.Before(exp) {
+		exp = idle
+	}
+	return map[string]any{
+		"active": true, "token_type": "refresh_token", "client_id": f.ClientID, "sub": string(f.UserUID),
+		"username": u.obj.Status.Username, "scope": strings.Join(f.Scopes, " "),
+		"iat": f.CreatedAt.Unix(), "exp": exp.Unix(), "iss": s.opts.Issuer,
+	}, nil
+}
+
+// serveRevoke is RFC 7009: a refresh token revokes its whole family; an access
+// token is recorded as revoked until it expires. The answer is 200 whether or
+// not the token was valid (§2.2), and a client can revoke only its own tokens.
+func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
+	p, caller, err := s.authenticateEndpointClient(r)
+	if err != nil {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	tok := p["token"]
+	if tok == "" {
+		writeError(w, invalidRequest("token is required"))
+		return
+	}
+	ctx := r.Context()
+	if strings.HasPrefix(tok, refreshTokenPrefix) {
+		err = s.families.revoke(ctx, caller.obj.Namespace, tok, caller.obj.UID)
+	} else if at, aerr := s.checkAccessToken(ctx, tok); aerr == nil && at.claims.ClientID == caller.obj.Status.ClientID {
+		err = s.revoked.revoke(ctx, at.claims.JTI, time.Unix(*at.claims.Expiry, 0))
+	} else if !errors.Is(aerr, errNotFound) {
+		err = aerr
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	setNoStore(w.Header())
+	w.WriteHeader(http.StatusOK)
+}

@@ -1,0 +1,64 @@
+package tokenserver
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func typesUID(s string) types.UID { return types.UID(s) }
+
+// serveUserinfo is OpenID Connect Core §5.3: a Bearer access token with the
+// openid scope yields the user's claims that its scopes release. Errors follow
+// RFC 6750 §3.
+func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		methodNotAllowed(w, "GET, POST")
+		return
+	}
+	tok := bearerToken(r)
+	if tok == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwarden"`)
+		writeError(w, newError(http.StatusUnauthorized, errInvalidRequest, "a Bearer access token is required"))
+		return
+	}
+	at, err := s.checkAccessToken(r.Context(), tok)
+	if err != nil && !errors.Is(err, errNotFound) {
+		s.fail(w, r, err)
+		return
+	}
+	if err != nil || at.user == nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwarden", error="invalid_token"`)
+		writeError(w, newError(http.StatusUnauthorized, errInvalidToken, "the access token is invalid, expired, revoked, or not a user's"))
+		return
+	}
+	scopes := strings.Fields(at.claims.Scope)
+	if !slices.Contains(scopes, scopeOpenID) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwarden", error="insufficient_scope", scope="openid"`)
+		writeError(w, newError(http.StatusForbidden, "insufficient_scope", "the access token lacks the openid scope"))
+		return
+	}
+	claims := userClaims(at.user.obj, scopes)
+	claims["sub"] = at.claims.Subject
+	writeJSON(w, http.StatusOK, claims)
+}
+
+// bearerToken reads RFC 6750 §2.1 (header) or §2.2 (form body, POST only).
+func bearerToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, _ := strings.Cut(h, " ")
+		if strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	if r.Method == http.MethodPost {
+		if p, err := parseParams(r, 16<<10); err == nil {
+			return p["access_token"]
+		}
+	}
+	return ""
+}

@@ -1,0 +1,17 @@
+package tokenserver
+
+import (
+	"context"
+	"net/http"
+)
+
+// clientCredentialsGrant is RFC 6749 §4.4: a confidential client acting for
+// itself. It never issues a refresh token (§4.4.3).
+type clientCredentialsGrant struct{ s *Server }
+
+func (g clientCredentialsGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
+	if req.client.obj.Spec.Public {
+		return nil, newError(http.StatusBadRequest, errUnauthorizedClient, "a public client cannot use client_credentials")
+	}
+	return g.s.issue(ctx, req, nil, issueOptions{})
+}

@@ -1,0 +1,120 @@
+package tokenserver
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/password"
+	"github.com/tokenwarden/tokenwarden/internal/throttle"
+)
+
+// KeySource gives the current signing keys; it changes when the keys rotate.
+type KeySource interface {
+	Current() *keys.Set
+}
+
+// Server is the token server. Build it with New; it is a manager Runnable.
+type Server struct {
+	opts      Options
+	dir       Directory
+	keys      KeySource
+	families  *familyStore
+	revoked   *revokedTokens
+	throttle  *throttle.Throttle
+	passwords *password.Cache
+	grants    map[v1alpha1.GrantType]grant
+	metrics   *metrics
+	log       logr.Logger
+	handler   http.Handler
+}
+
+// Cluster is how the server reaches cluster state: Cache for every read on
+// the hot path, Live for reads that must not be stale (a refresh family after
+// a conflict), Writer for refresh families.
+type Cluster struct {
+	Cache  client.Reader
+	Live   client.Reader
+	Writer client.Client
+}
+
+// New builds a server over the cluster state.
+func New(o Options, cl Cluster, ks KeySource) *Server {
+	o.defaults()
+	s := &Server{
+		opts: o, keys: ks, log: o.Log.WithName("tokenserver"),
+		dir:       &cacheDirectory{reader: cl.Cache},
+		families:  &familyStore{cache: cl.Cache, live: cl.Live, writer: cl.Writer, clock: o.Clock, grace: o.RefreshGrace},
+		revoked:   &revokedTokens{cache: cl.Cache, writer: cl.Writer, namespace: o.Namespace},
+		throttle:  throttle.NewThrottle(o.UserThrottle, o.SourceThrottle, o.Clock.Now),
+		passwords: password.NewCache(10000, 10*time.Minute, o.Clock.Now),
+		metrics:   defaultMetrics,
+	}
+	s.grants = map[v1alpha1.GrantType]grant{
+		v1alpha1.GrantClientCredentials: clientCredentialsGrant{s},
+		v1alpha1.GrantPassword:          passwordGrant{s},
+		v1alpha1.GrantRefreshToken:      refreshTokenGrant{s},
+	}
+	s.handler = s.routes()
+	return s
+}
+
+// Handler is the HTTP handler (tests serve it with httptest).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/oauth/token", s.serveToken(route{}))
+	for _, a := range s.opts.TokenPathAliases {
+		if a != "/oauth/token" {
+			mux.Handle(a, s.serveToken(route{alias: true}))
+		}
+	}
+	mux.Handle("/clients/{namespace}/{name}/token", s.serveToken(route{}))
+	mux.HandleFunc("/oauth/introspect", s.serveIntrospect)
+	mux.HandleFunc("/oauth/revoke", s.serveRevoke)
+	mux.HandleFunc("/userinfo", s.serveUserinfo)
+	mux.HandleFunc("/.well-known/jwks.json", s.serveJWKS)
+	mux.HandleFunc("/.well-known/openid-configuration", s.serveDiscovery)
+	mux.HandleFunc("/.well-known/oauth-authorization-server", s.serveDiscovery)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	return recoverer(s.log, mux)
+}
+
+// fail writes err; unexpected errors are logged (they never hold a secret:
+// no error built here includes a credential) and answered opaquely.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var oe *oauthError
+	if !errors.As(err, &oe) {
+		s.log.Error(err, "request failed", "path", r.URL.Path)
+	}
+	writeError(w, err)
+}
+
+// recoverer turns a panic into a server_error instead of a dropped connection;
+// it is a last resort, and every panic is a bug that the log reports.
+func recoverer(log logr.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error(nil, "panic serving request", "path", r.URL.Path, "panic", v)
+				writeError(w, errors.New("panic"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// StaticKeys is a KeySource with a fixed key set (tests, benchmarks).
+type StaticKeys struct{ Set *keys.Set }
+
+// Current returns the set.
+func (k StaticKeys) Current() *keys.Set { return k.Set }

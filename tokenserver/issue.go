@@ -1,0 +1,130 @@
+package tokenserver
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/jwt"
+	"github.com/tokenwarden/tokenwarden/internal/keys"
+)
+
+// issueOptions carry what a grant knows beyond the request.
+type issueOptions struct {
+	// refreshToken is a refresh token the grant already obtained (the
+	// refresh grant rotates one); empty means issue() decides.
+	refreshToken string
+	authTime     time.Time
+	nonce        string
+}
+
+// issue mints the tokens of a successful grant: always an access token; an
+// id_token when a user asked for openid; a refresh token when the client may
+// refresh and, for OpenID requests, offline_access was asked for (OpenID
+// Connect Core §11).
+func (s *Server) issue(ctx context.Context, req *tokenRequest, user *userRecord, o issueOptions) (*issued, error) {
+	set := s.keys.Current()
+	if set == nil {
+		return nil, fmt.Errorf("no signing keys loaded yet")
+	}
+	c := req.client.obj
+	ttl := durationOr(c.Spec.AccessTokenTTL, time.Hour)
+	subject := c.Status.ClientID
+	extra := map[string]any{}
+	if user != nil {
+		subject = string(user.obj.UID)
+		extra["preferred_username"] = user.obj.Status.Username
+		if !o.authTime.IsZero() {
+			extra["auth_time"] = o.authTime.Unix()
+		}
+	}
+	access, err := jwt.MintAccessToken(set, s.opts.AccessTokenAlg, jwt.AccessClaims{
+		Issuer: s.opts.Issuer, Subject: subject, Audience: req.audience, ClientID: c.Status.ClientID,
+		Scope: strings.Join(req.scopes, " "), IssuedAt: req.now, TTL: ttl, Extra: extra,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mint access token: %w", err)
+	}
+	res := &issued{accessToken: access, expiresIn: ttl, scopes: req.scopes, issuedAt: req.now, refreshToken: o.refreshToken}
+	if user == nil {
+		return res, nil
+	}
+	openID := slices.Contains(req.scopes, scopeOpenID)
+	if openID {
+		if res.idToken, err = s.mintIDToken(set, req, user, access, o); err != nil {
+			return nil, err
+		}
+	}
+	if res.refreshToken == "" && c.HasGrant(v1alpha1.GrantRefreshToken) && (!openID || slices.Contains(req.scopes, scopeOfflineAccess)) {
+		if res.refreshToken, err = s.families.create(ctx, req, user, o.authTime); err != nil {
+			return nil, err
+		}
+	}
+	if c.Spec.IncludeUserInTokenResponse {
+		u := user.obj
+		res.user = &userObject{Username: u.Status.Username, UID: string(u.UID), Email: u.Spec.Email, DisplayName: u.Spec.DisplayName, Groups: u.Spec.Groups}
+	}
+	return res, nil
+}
+
+// mintIDToken builds an OpenID Connect id_token with the user's claims that the
+// granted scopes allow (OpenID Connect Core §5.4).
+func (s *Server) mintIDToken(set *keys.Set, req *tokenRequest, user *userRecord, access string, o issueOptions) (string, error) {
+	c := req.client.obj
+	tok, err := jwt.MintIDToken(set, s.opts.IDTokenAlg, jwt.IDClaims{
+		Issuer: s.opts.Issuer, Subject: string(user.obj.UID), Audience: c.Status.ClientID,
+		IssuedAt: req.now, TTL: durationOr(c.Spec.IDTokenTTL, time.Hour),
+		AuthTime: o.authTime, Nonce: o.nonce, AccessToken: access,
+		Claims: userClaims(user.obj, req.scopes),
+	})
+	if err != nil {
+		return "", fmt.Errorf("mint id_token: %w", err)
+	}
+	return tok, nil
+}
+
+// userClaims are the claims of the user that scopes release, for id_tokens
+// and userinfo alike.
+func userClaims(u *v1alpha1.OAuthUser, scopes []string) map[string]any {
+	claims := map[string]any{}
+	if slices.Contains(scopes, scopeProfile) {
+		claims["preferred_username"] = u.Status.Username
+		if u.Spec.DisplayName != "" {
+			claims["name"] = u.Spec.DisplayName
+		}
+		if len(u.Spec.Groups) > 0 {
+			claims["groups"] = u.Spec.Groups
+		}
+		for k, v := range u.Spec.Claims {
+			if !registeredClaims[k] {
+				claims[k] = v
+			}
+		}
+	}
+	if slices.Contains(scopes, scopeEmail) && u.Spec.Email != "" {
+		claims["email"] = u.Spec.Email
+		claims["email_verified"] = u.Spec.EmailVerified
+	}
+	return claims
+}
+
+// registeredClaims cannot be overridden by a user's extra claims.
+var registeredClaims = map[string]bool{
+	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
+	"auth_time": true, "nonce": true, "acr": true, "amr": true, "azp": true, "at_hash": true, "c_hash": true,
+	"client_id": true, "scope": true, "preferred_username": true, "email": true, "email_verified": true,
+}
+
+// durationOr is d, or def when the field is unset (objects created before a
+// default existed).
+func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
+	if d == nil || d.Duration <= 0 {
+		return def
+	}
+	return d.Duration
+}

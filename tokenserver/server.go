@@ -1,0 +1,175 @@
+// Package tokenserver is Tokenwarden's OAuth 2.0 / OpenID Connect server. It
+// runs on every replica (it is not leader-elected) and answers from the
+// manager's informer cache.
+package tokenserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+
+	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/throttle"
+)
+
+// Options configure the token server.
+type Options struct {
+	// Addr is the listen address, e.g. ":8443" or "127.0.0.1:0".
+	Addr string
+	// Issuer is the issuer URL exactly as it appears in iss and discovery.
+	Issuer string
+	// Namespace is the operator's namespace, where revoked access tokens are
+	// recorded.
+	Namespace string
+	// TLSCertFile and TLSKeyFile enable TLS; the files are re-read when they
+	// change, so a rotated certificate needs no restart.
+	TLSCertFile, TLSKeyFile string
+	// TokenPathAliases are extra paths answering like /oauth/token, for
+	// clients built against other servers.
+	TokenPathAliases []string
+	// DefaultClient identifies the client of a request on an alias path that
+	// names none (some legacy password-grant clients send no client_id).
+	DefaultClient *types.NamespacedName
+	// MaxBodyBytes bounds request bodies. Default 64 KiB.
+	MaxBodyBytes int64
+	// RefreshGrace is how long a just-superseded refresh token is still
+	// accepted, for honest retries of a request whose answer was lost.
+	RefreshGrace time.Duration
+	// AccessTokenAlg signs access tokens (default ES256); IDTokenAlg signs
+	// id_tokens (default RS256, the OpenID Connect default).
+	AccessTokenAlg, IDTokenAlg keys.Algorithm
+	// UserThrottle and SourceThrottle limit failed sign-ins per user and per
+	// source address.
+	UserThrottle, SourceThrottle throttle.Config
+	// Clock is injected by tests.
+	Clock clock.PassiveClock
+	// Log receives unexpected errors (never a secret).
+	Log logr.Logger
+	// Listener, when set, is used instead of listening on Addr (tests).
+	Listener net.Listener
+	// Ready, when set, is closed once the server listens (tests, demo).
+	Ready chan<- string
+}
+
+func (o *Options) defaults() {
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 64 << 10
+	}
+	if o.RefreshGrace == 0 {
+		o.RefreshGrace = 10 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.AccessTokenAlg == "" {
+		o.AccessTokenAlg = keys.ES256
+	}
+	if o.IDTokenAlg == "" {
+		o.IDTokenAlg = keys.RS256
+	}
+	if o.UserThrottle.MaxFailures == 0 {
+		o.UserThrottle = throttle.DefaultUserConfig()
+	}
+	if o.SourceThrottle.MaxFailures == 0 {
+		o.SourceThrottle = throttle.DefaultSourceConfig()
+	}
+}
+
+// Start serves until ctx ends, then shuts down gracefully. It implements the
+// controller-runtime Runnable interface.
+func (s *Server) Start(ctx context.Context) error {
+	ln := s.opts.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.opts.Addr); err != nil {
+			return fmt.Errorf("listen on %s: %w", s.opts.Addr, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+	if s.opts.TLSCertFile != "" {
+		r := &certReloader{certFile: s.opts.TLSCertFile, keyFile: s.opts.TLSKeyFile}
+		if _, err := r.get(nil); err != nil {
+			return err
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.get}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	if s.opts.Ready != nil {
+		s.opts.Ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shut down token server: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// NeedLeaderElection is false: every replica serves tokens.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// certReloader re-reads the certificate when its files change, checking at
+// most every few seconds so a handshake does not pay a stat each time.
+type certReloader struct {
+	certFile, keyFile string
+	mu                sync.Mutex
+	cert              *tls.Certificate
+	modTime           time.Time
+	checked           time.Time
+}
+
+func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cert != nil && time.Since(r.checked) < 5*time.Second {
+		return r.cert, nil
+	}
+	r.checked = time.Now()
+	st, err := os.Stat(r.certFile)
+	if err != nil {
+		if r.cert != nil {
+			return r.cert, nil
+		}
+		return nil, fmt.Errorf("stat TLS certificate: %w", err)
+	}
+	if r.cert != nil && st.ModTime().Equal(r.modTime) {
+		return r.cert, nil
+	}
+	c, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		if r.cert != nil {
+			// A half-written pair during rotation: keep serving the old one.
+			return r.cert, nil
+		}
+		return nil, fmt.Errorf("load TLS key pair: %w", err)
+	}
+	r.cert, r.modTime = &c, st.ModTime()
+	return r.cert, nil
+}
