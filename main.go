@@ -7,10 +7,16 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/tokenwarden/tokenwarden/internal/keys"
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 )
 
@@ -23,6 +29,36 @@ func main() {
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; \"0\" disables it.")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes; \"0\" disables them.")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", true, "Run the controllers on one replica at a time (the token server runs on every replica).")
+	flag.StringVar(&o.Token.Addr, "token-bind-address", ":8443", "Address of the token server (every replica serves it); \"0\" disables it.")
+	flag.StringVar(&o.Token.TLSCertFile, "tls-cert-file", "", "TLS certificate for the token server; re-read when it changes. Plain HTTP without it (terminate TLS in front).")
+	flag.StringVar(&o.Token.TLSKeyFile, "tls-key-file", "", "TLS private key matching --tls-cert-file.")
+	flag.Func("token-path-alias", "Extra path answering like /oauth/token, e.g. /token or /api/v4/connect/token (repeatable).", func(v string) error {
+		if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, "{} ") {
+			return fmt.Errorf("%q must be an absolute path without spaces or braces", v)
+		}
+		o.Token.TokenPathAliases = append(o.Token.TokenPathAliases, v)
+		return nil
+	})
+	flag.Func("default-client", "namespace/name of the OAuthClient used when a request on an alias path names no client (legacy password-grant clients).", func(v string) error {
+		ns, name, ok := strings.Cut(v, "/")
+		if !ok || ns == "" || name == "" {
+			return fmt.Errorf("%q must be namespace/name", v)
+		}
+		o.Token.DefaultClient = &types.NamespacedName{Namespace: ns, Name: name}
+		return nil
+	})
+	flag.DurationVar(&o.Token.RefreshGrace, "refresh-grace", 10*time.Second, "How long a just-rotated refresh token is still accepted, for honest retries; a later replay revokes its family.")
+	flag.Int64Var(&o.Token.MaxBodyBytes, "max-body-bytes", 64<<10, "Largest request body the token server reads.")
+	flag.IntVar(&o.Token.UserThrottle.MaxFailures, "throttle-user-failures", 10, "Failed sign-ins per user within --throttle-window before further attempts wait.")
+	flag.IntVar(&o.Token.SourceThrottle.MaxFailures, "throttle-source-failures", 50, "Failed sign-ins per source address within --throttle-window before further attempts wait.")
+	throttleWindow := flag.Duration("throttle-window", 5*time.Minute, "Sliding window of the failed sign-in throttle; a block always ends within it.")
+	accessAlg := flag.String("access-token-alg", "ES256", "Algorithm of access tokens: ES256, RS256 or EdDSA.")
+	idAlg := flag.String("id-token-alg", "RS256", "Algorithm of id_tokens: RS256 (the OpenID Connect default), ES256 or EdDSA.")
+	keyAlgs := flag.String("key-algorithms", "ES256,RS256", "Comma-separated algorithms to keep signing keys for; must include the token algorithms.")
+	o.Keys = keys.DefaultSettings()
+	flag.DurationVar(&o.Keys.RotationPeriod, "key-rotation-period", o.Keys.RotationPeriod, "How long a signing key signs before the next takes over.")
+	flag.DurationVar(&o.Keys.PublishAhead, "key-publish-ahead", o.Keys.PublishAhead, "How long a new key is published before it signs; keep it above the JWKS max-age (1h).")
+	flag.DurationVar(&o.Keys.RetainAfterRetire, "key-retain", o.Keys.RetainAfterRetire, "How long a retired key stays published: the longest token lifetime (24h at most) plus leeway.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -31,6 +67,17 @@ func main() {
 
 	if u, err := url.Parse(o.IssuerURL); err != nil || u.Scheme == "" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		fmt.Fprintf(os.Stderr, "--issuer-url %q must be an absolute http(s) URL without query or fragment\n", o.IssuerURL)
+		os.Exit(2)
+	}
+	o.Token.UserThrottle.Window, o.Token.SourceThrottle.Window = *throttleWindow, *throttleWindow
+	o.Token.UserThrottle.MaxKeys, o.Token.SourceThrottle.MaxKeys = 100000, 100000
+	o.Token.AccessTokenAlg, o.Token.IDTokenAlg = keys.Algorithm(*accessAlg), keys.Algorithm(*idAlg)
+	o.Keys.Algorithms = nil
+	for _, a := range strings.Split(*keyAlgs, ",") {
+		o.Keys.Algorithms = append(o.Keys.Algorithms, keys.Algorithm(strings.TrimSpace(a)))
+	}
+	if err := checkAlgorithms(o); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
 	ctx := ctrl.SetupSignalHandler()
@@ -44,6 +91,21 @@ func main() {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
+}
+
+// checkAlgorithms refuses settings that would leave a token type unsigned.
+func checkAlgorithms(o operator.Options) error {
+	for _, a := range o.Keys.Algorithms {
+		if !a.Valid() {
+			return fmt.Errorf("--key-algorithms: unknown algorithm %q", a)
+		}
+	}
+	for _, a := range []keys.Algorithm{o.Token.AccessTokenAlg, o.Token.IDTokenAlg} {
+		if !slices.Contains(o.Keys.Algorithms, a) {
+			return fmt.Errorf("token algorithm %q is not in --key-algorithms", a)
+		}
+	}
+	return nil
 }
 
 func envOr(name, def string) string {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 )
@@ -23,6 +25,9 @@ const (
 	IndexUsername = "status.username"
 	// IndexWantedUsername maps an OAuthUser to the username its spec asks for.
 	IndexWantedUsername = "spec.effectiveUsername"
+	// IndexUserUID maps an OAuthUser to its UID: refresh-token families and
+	// authorization codes name the user by UID.
+	IndexUserUID = "metadata.uid"
 	// IndexPasswordSecret maps an OAuthUser to the Secret it reads its
 	// password from, so a change there reaches the user.
 	IndexPasswordSecret = "spec.password.secretRef.name"
@@ -48,6 +53,9 @@ func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
 		}},
 		{&v1alpha1.OAuthUser{}, IndexWantedUsername, func(o client.Object) []string {
 			return nonEmpty(o.(*v1alpha1.OAuthUser).EffectiveUsername())
+		}},
+		{&v1alpha1.OAuthUser{}, IndexUserUID, func(o client.Object) []string {
+			return nonEmpty(string(o.GetUID()))
 		}},
 		{&v1alpha1.OAuthUser{}, IndexPasswordSecret, func(o client.Object) []string {
 			if ref := o.(*v1alpha1.OAuthUser).Spec.Password.SecretRef; ref != nil {
@@ -80,4 +88,11 @@ func olderThan(a, b client.Object) bool {
 		return ta.Before(&tb)
 	}
 	return a.GetUID() < b.GetUID()
+}
+
+// handlerFor enqueues one fixed request for any event.
+func handlerFor(req reconcile.Request) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{req}
+	})
 }

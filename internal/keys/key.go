@@ -126,3 +126,19 @@ func Decode(b []byte) ([]Key, error) {
 	}
 	return ks, nil
 }
+
+// Names of the objects holding the keys, in the operator's namespace.
+const (
+	// SecretName is the Secret with the private keys and their lifecycle.
+	SecretName = "tokenwarden-signing-keys"
+	// ConfigMapName is the public JWKS, for verifiers that read files.
+	ConfigMapName = "tokenwarden-jwks"
+	// ConfigMapKey is the JWKS key of that ConfigMap.
+	ConfigMapKey = "jwks.json"
+	// AnnotationRotate on the key Secret requests a rotation on the next
+	// reconcile: any value rotates once publish-ahead allows; the value
+	// "compromised" removes the active keys at once.
+	AnnotationRotate = "tokenwarden.dev/rotate"
+	// RotateCompromised is the AnnotationRotate value for a leaked key.
+	RotateCompromised = "compromised"
+)

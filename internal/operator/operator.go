@@ -6,7 +6,9 @@ package operator
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -23,6 +25,8 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/controllers"
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
 // Options configure the manager. Zero values are filled by Defaults.
@@ -42,6 +46,10 @@ type Options struct {
 	// SkipControllerNameValidation lets tests start several managers in one
 	// process.
 	SkipControllerNameValidation bool
+	// Keys are the signing-key rotation settings.
+	Keys keys.Settings
+	// Token configures the token server. Its Addr "0" disables it.
+	Token tokenserver.Options
 }
 
 // Defaults fills unset options.
@@ -55,6 +63,14 @@ func (o *Options) Defaults() {
 	if o.ProbeAddr == "" {
 		o.ProbeAddr = "0"
 	}
+	if len(o.Keys.Algorithms) == 0 {
+		o.Keys = keys.DefaultSettings()
+	}
+	o.Token.Issuer = o.IssuerURL
+	o.Token.Namespace = o.Namespace
+	if o.Token.Clock == nil {
+		o.Token.Clock = o.Clock
+	}
 }
 
 // managedSecrets selects the Secrets (and ConfigMaps) Tokenwarden writes or
@@ -66,6 +82,29 @@ func managedSelector() labels.Selector {
 		panic(err)
 	}
 	return labels.NewSelector().Add(*req)
+}
+
+// addTokenServer adds the token server, which serves on every replica, and a
+// readiness check that passes once it has signing keys.
+func addTokenServer(ctx context.Context, mgr manager.Manager, o Options) error {
+	ks, err := tokenserver.NewInformerKeys(ctx, mgr.GetCache(), o.Namespace, ctrl.Log.WithName("keys"))
+	if err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("signing-keys", func(*http.Request) error {
+		if ks.Current() == nil {
+			return errors.New("signing keys not loaded yet")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if o.Token.Addr == "0" {
+		return nil
+	}
+	o.Token.Log = ctrl.Log
+	srv := tokenserver.New(o.Token, tokenserver.Cluster{Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient()}, ks)
+	return mgr.Add(srv)
 }
 
 // NewManager builds the manager with every controller registered.
@@ -102,10 +141,16 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("oauthuser controller: %w", err)
 	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+	if err := (&controllers.SigningKeyReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: o.Clock,
+		Namespace: o.Namespace, Settings: o.Keys, Generate: keys.GenerateKey,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("signing key controller: %w", err)
+	}
+	if err := addTokenServer(ctx, mgr, o); err != nil {
 		return nil, err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
 	return mgr, nil

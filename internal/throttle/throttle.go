@@ -21,7 +21,9 @@ type Config struct {
 }
 
 // DefaultUserConfig: 10 failures per user in 5 minutes.
-func DefaultUserConfig() Config { return Config{MaxFailures: 10, Window: 5 * time.Minute, MaxKeys: 100000} }
+func DefaultUserConfig() Config {
+	return Config{MaxFailures: 10, Window: 5 * time.Minute, MaxKeys: 100000}
+}
 
 // DefaultSourceConfig: 50 failures per source address in 5 minutes.
 func DefaultSourceConfig() Config {
