@@ -4,7 +4,11 @@
 package jwt
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
@@ -58,28 +62,58 @@ type IDClaims struct {
 	Claims map[string]any
 }
 
-// signerCache holds one go-jose signer per kid and typ: building one costs
-// allocations that a token endpoint at thousands of requests per second
-// should not pay per token.
+// signerCache holds the go-jose signer of the active key per algorithm and
+// typ: building one costs allocations that a token endpoint at thousands of
+// requests per second should not pay per token. An entry is used only for the
+// very same key (kid and key material), and is replaced when the active key
+// changes, so retired and compromised private keys are not kept alive here.
 var signerCache sync.Map
 
-type signerKey struct{ kid, typ string }
+type signerKey struct {
+	alg keys.Algorithm
+	typ string
+}
+
+type cachedSigner struct {
+	kid    string
+	key    any
+	signer jose.Signer
+}
+
+// sameKey reports whether two private keys are the same key: pointer
+// identity for ECDSA and RSA keys, equal bytes for Ed25519 keys.
+func sameKey(a, b any) bool {
+	switch ka := a.(type) {
+	case ed25519.PrivateKey:
+		kb, ok := b.(ed25519.PrivateKey)
+		return ok && bytes.Equal(ka, kb)
+	case *ecdsa.PrivateKey:
+		kb, ok := b.(*ecdsa.PrivateKey)
+		return ok && ka == kb
+	case *rsa.PrivateKey:
+		kb, ok := b.(*rsa.PrivateKey)
+		return ok && ka == kb
+	}
+	return false
+}
 
 func signerFor(set *keys.Set, alg keys.Algorithm, typ string) (jose.Signer, string, error) {
 	sg, ok := set.Signing(alg)
 	if !ok {
 		return nil, "", fmt.Errorf("no active %s key", alg)
 	}
-	k := signerKey{sg.KID, typ}
-	if s, ok := signerCache.Load(k); ok {
-		return s.(jose.Signer), sg.KID, nil
+	k := signerKey{alg, typ}
+	if v, ok := signerCache.Load(k); ok {
+		if c := v.(*cachedSigner); c.kid == sg.KID && sameKey(c.key, sg.Key) {
+			return c.signer, sg.KID, nil
+		}
 	}
 	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader(jose.HeaderKey("kid"), sg.KID)
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: sg.Key}, opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("signer for %s: %w", alg, err)
 	}
-	signerCache.Store(k, s)
+	signerCache.Store(k, &cachedSigner{kid: sg.KID, key: sg.Key, signer: s})
 	return s, sg.KID, nil
 }
 
@@ -130,6 +164,8 @@ func MintAccessToken(set *keys.Set, alg keys.Algorithm, c AccessClaims) (string,
 	claims["jti"], claims["client_id"] = c.JTI, c.ClientID
 	if c.Scope != "" {
 		claims["scope"] = c.Scope
+	} else {
+		delete(claims, "scope")
 	}
 	return sign(set, alg, TypeAccessToken, claims)
 }
@@ -138,7 +174,9 @@ func MintAccessToken(set *keys.Set, alg keys.Algorithm, c AccessClaims) (string,
 func MintIDToken(set *keys.Set, alg keys.Algorithm, c IDClaims) (string, error) {
 	claims := make(map[string]any, 10+len(c.Claims))
 	for k, v := range c.Claims {
-		claims[k] = v
+		if !reservedIDClaims[k] {
+			claims[k] = v
+		}
 	}
 	claims["iss"], claims["sub"], claims["aud"] = c.Issuer, c.Subject, c.Audience
 	claims["iat"], claims["exp"] = c.IssuedAt.Unix(), c.IssuedAt.Add(c.TTL).Unix()
@@ -156,6 +194,12 @@ func MintIDToken(set *keys.Set, alg keys.Algorithm, c IDClaims) (string, error) 
 		claims["at_hash"] = h
 	}
 	return sign(set, alg, TypeIDToken, claims)
+}
+
+// reservedIDClaims are set by MintIDToken alone; user claims never carry them.
+var reservedIDClaims = map[string]bool{
+	"iss": true, "sub": true, "aud": true, "iat": true, "exp": true, "nbf": true, "jti": true,
+	"auth_time": true, "nonce": true, "at_hash": true, "c_hash": true, "azp": true, "acr": true, "amr": true,
 }
 
 // LeftHalfHash is the at_hash / c_hash value (OpenID Connect Core §3.1.3.6):

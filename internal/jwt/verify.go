@@ -74,7 +74,7 @@ func invalid(format string, args ...any) error {
 // Verify checks a compact JWS token: algorithm allowlist, known kid, typ,
 // signature, issuer, audience, and expiry (required) with leeway.
 func Verify(token string, ks KeyLookup, o VerifyOptions) (*Claims, error) {
-	jws, err := jose.ParseSigned(token, allowedAlgorithms)
+	jws, err := jose.ParseSignedCompact(token, allowedAlgorithms)
 	if err != nil {
 		return nil, invalid("malformed or disallowed algorithm")
 	}
@@ -106,7 +106,10 @@ func Verify(token string, ks KeyLookup, o VerifyOptions) (*Claims, error) {
 	if err := json.Unmarshal(payload, &c.Raw); err != nil {
 		return nil, invalid("malformed claims")
 	}
-	return &c, checkClaims(&c, o)
+	if err := checkClaims(&c, o); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 func checkClaims(c *Claims, o VerifyOptions) error {

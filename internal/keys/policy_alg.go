@@ -102,7 +102,7 @@ func (p *planner) rotateCompromised(alg Algorithm, actives, nexts []int) error {
 // repair brings a key set written by a crashed or racing writer back to one
 // active and one next key: the most recently activated active key keeps
 // signing, the others retire (tokens they signed still verify); extra next
-// keys never signed anything and are removed.
+// keys never signed anything and are removed, keeping the oldest.
 func (p *planner) repair(alg Algorithm) {
 	actives := p.indexes(alg, StateActive)
 	if len(actives) > 1 {
@@ -118,9 +118,11 @@ func (p *planner) repair(alg Algorithm) {
 			}
 		}
 	}
+	// indexes lists newest first: the oldest next key has been published
+	// longest, so it is the one kept.
 	nexts := p.indexes(alg, StateNext)
 	if len(nexts) > 1 {
-		for _, i := range nexts[1:] {
+		for _, i := range nexts[:len(nexts)-1] {
 			p.change(Removed, p.keys[i], "more than one next key")
 			p.keys[i].State = ""
 		}

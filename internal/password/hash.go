@@ -27,6 +27,9 @@ type argon2Params struct {
 func ParseHash(h string) error {
 	switch {
 	case isBcrypt(h):
+		if !wellFormedBcrypt(h) {
+			return errors.New("malformed bcrypt hash: want 60 characters, $2a$, $2b$ or $2y$, a two-digit cost and 53 characters of bcrypt base64")
+		}
 		cost, err := bcrypt.Cost([]byte(normalizeBcrypt(h)))
 		if err != nil {
 			return errors.New("malformed bcrypt hash")
@@ -48,6 +51,14 @@ func ParseHash(h string) error {
 func VerifyHash(h, presented string) (bool, error) {
 	switch {
 	case isBcrypt(h):
+		if !wellFormedBcrypt(h) {
+			return false, errors.New("malformed bcrypt hash")
+		}
+		if len(presented) > maxBcryptPassword {
+			// bcrypt reads only 72 bytes: a longer password would match
+			// any password sharing its first 72 bytes.
+			return false, nil
+		}
 		err := bcrypt.CompareHashAndPassword([]byte(normalizeBcrypt(h)), []byte(presented))
 		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 			return false, nil
@@ -66,6 +77,27 @@ func VerifyHash(h, presented string) (bool, error) {
 	default:
 		return false, errors.New("unknown hash scheme")
 	}
+}
+
+// maxBcryptPassword is the most bcrypt reads of a password.
+const maxBcryptPassword = 72
+
+// bcryptAlphabet is bcrypt's own base64 alphabet.
+const bcryptAlphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// wellFormedBcrypt checks the exact shape $2x$NN$ + 22 salt + 31 hash
+// characters, which x/crypto's parser does not fully enforce (it ignores
+// trailing bytes and does not check the salt alphabet).
+func wellFormedBcrypt(h string) bool {
+	if len(h) != 60 || h[3] != '$' || h[6] != '$' || h[4] < '0' || h[4] > '9' || h[5] < '0' || h[5] > '9' {
+		return false
+	}
+	for i := 7; i < len(h); i++ {
+		if !strings.ContainsRune(bcryptAlphabet, rune(h[i])) {
+			return false
+		}
+	}
+	return true
 }
 
 func isBcrypt(h string) bool {

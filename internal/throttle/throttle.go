@@ -113,16 +113,19 @@ func (l *Limiter) Fail(key string) {
 func (l *Limiter) evict(s *shard, now time.Time) {
 	var stalest string
 	var stalestAt time.Time
+	found := false
 	for k, f := range s.keys {
 		if len(l.live(f, now)) == 0 {
 			delete(s.keys, k)
 			return
 		}
-		if last := f[len(f)-1]; stalest == "" || last.Before(stalestAt) {
-			stalest, stalestAt = k, last
+		if last := f[len(f)-1]; !found || last.Before(stalestAt) {
+			stalest, stalestAt, found = k, last, true
 		}
 	}
-	delete(s.keys, stalest)
+	if found {
+		delete(s.keys, stalest)
+	}
 }
 
 // Succeed clears key's failures.
