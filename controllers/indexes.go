@@ -79,9 +79,19 @@ func nonEmpty(s string) []string {
 	return []string{s}
 }
 
-// olderThan orders two objects by creation, then by UID, so that of two
-// objects claiming the same name the first one created keeps it, and every
-// replica agrees on which one that is.
+// takesPrecedence decides which of two objects claiming the same name keeps
+// it: the one already holding it in status (so a working client or user never
+// loses its name to a newcomer, whatever the clock granularity), else the
+// first created, then the lower UID, so every replica agrees.
+func takesPrecedence(a client.Object, aHolds bool, b client.Object, bHolds bool) bool {
+	if aHolds != bHolds {
+		return aHolds
+	}
+	return olderThan(a, b)
+}
+
+// olderThan orders two objects by creation, then by UID. Creation timestamps
+// have one-second resolution, hence the UID.
 func olderThan(a, b client.Object) bool {
 	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
 	if !ta.Equal(&tb) {

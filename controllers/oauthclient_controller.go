@@ -100,7 +100,7 @@ func (r *OAuthClientReconciler) clientIDHolder(ctx context.Context, c *v1alpha1.
 	}
 	for i := range list.Items {
 		o := &list.Items[i]
-		if o.UID != c.UID && o.DeletionTimestamp.IsZero() && olderThan(o, c) {
+		if o.UID != c.UID && o.DeletionTimestamp.IsZero() && takesPrecedence(o, o.Status.ClientID == id, c, c.Status.ClientID == id) {
 			return o.Namespace + "/" + o.Name, nil
 		}
 	}

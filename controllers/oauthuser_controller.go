@@ -111,7 +111,7 @@ func (r *OAuthUserReconciler) checkUsername(ctx context.Context, u *v1alpha1.OAu
 	}
 	for i := range list.Items {
 		o := &list.Items[i]
-		if o.UID != u.UID && o.DeletionTimestamp.IsZero() && olderThan(o, u) {
+		if o.UID != u.UID && o.DeletionTimestamp.IsZero() && takesPrecedence(o, o.Status.Username == name, u, u.Status.Username == name) {
 			return &userProblem{reasonUsernameConflict, fmt.Sprintf("username %q is already used by OAuthUser %s in this namespace", name, o.Name)}
 		}
 	}

@@ -20,9 +20,14 @@ import (
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 	"github.com/tokenwarden/tokenwarden/internal/testenv"
+	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
-const issuer = "https://auth.example.test"
+const (
+	issuer = "https://auth.example.test"
+	// operatorNamespace holds the suite manager's signing keys.
+	operatorNamespace = "tokenwarden-system"
+)
 
 var (
 	env   *testenv.Env
@@ -33,9 +38,15 @@ var (
 func TestMain(m *testing.M) {
 	testenv.Main(m, &env, func(e *testenv.Env) (func(), error) {
 		ctx, cancel := context.WithCancel(context.Background())
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}
+		if err := e.Client.Create(ctx, ns); err != nil {
+			cancel()
+			return nil, err
+		}
 		var err error
 		mgr, err = operator.NewManager(ctx, e.Config, operator.Options{
-			Namespace: "tokenwarden-system", IssuerURL: issuer, Clock: clock,
+			Namespace: operatorNamespace, IssuerURL: issuer, Clock: clock,
+			Token: tokenserver.Options{Addr: "127.0.0.1:0"},
 		})
 		if err != nil {
 			cancel()

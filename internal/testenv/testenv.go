@@ -4,6 +4,10 @@
 package testenv
 
 import (
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
 	"context"
 	"fmt"
 	"os"
@@ -84,7 +88,15 @@ func (e *Env) Stop() error { return e.env.Stop() }
 
 // Main is a TestMain body: start the control plane, run setup (typically
 // starting a manager; it returns how to stop it), run the tests, stop.
+//
+// Controller logs are discarded unless TOKENWARDEN_TEST_LOGS is set, so that a
+// failing test's output is its own.
 func Main(m *testing.M, env **Env, setup func(*Env) (func(), error)) {
+	if os.Getenv("TOKENWARDEN_TEST_LOGS") != "" {
+		ctrllog.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr)))
+	} else {
+		ctrllog.SetLogger(logr.Discard())
+	}
 	e, err := Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
