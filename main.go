@@ -93,12 +93,11 @@ func main() {
 	}
 }
 
-// checkAlgorithms refuses settings that would leave a token type unsigned.
+// checkAlgorithms refuses key settings that would leave a token type unsigned
+// or let a verifier meet an unknown kid.
 func checkAlgorithms(o operator.Options) error {
-	for _, a := range o.Keys.Algorithms {
-		if !a.Valid() {
-			return fmt.Errorf("--key-algorithms: unknown algorithm %q", a)
-		}
+	if err := o.Keys.Validate(); err != nil {
+		return fmt.Errorf("signing key settings (--key-*): %w", err)
 	}
 	for _, a := range []keys.Algorithm{o.Token.AccessTokenAlg, o.Token.IDTokenAlg} {
 		if !slices.Contains(o.Keys.Algorithms, a) {

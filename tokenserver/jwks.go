@@ -78,14 +78,9 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		"access_token_signing_alg_values_supported": []string{string(s.opts.AccessTokenAlg)},
 		"userinfo_signing_alg_values_supported":     []string{"none"},
 	}
-	for k, v := range s.discoveryExtra() {
-		doc[k] = v
-	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "public, max-age=3600")
 	_ = json.NewEncoder(w).Encode(doc)
 }
 
-// discoveryExtra lets browser flows add their endpoints once they exist.
-func (s *Server) discoveryExtra() map[string]any { return nil }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -88,17 +89,17 @@ func TestMain(m *testing.M) {
 	})
 }
 
-func eventually(t *testing.T, f any) gomega.AsyncAssertion {
+func eventually(t testing.TB, f any) gomega.AsyncAssertion {
 	return gomega.NewWithT(t).Eventually(f).WithTimeout(20 * time.Second).WithPolling(50 * time.Millisecond)
 }
 
 // fixture creates objects in a fresh namespace and waits until they are Ready.
 type fixture struct {
-	t  *testing.T
+	t  testing.TB
 	ns string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	return &fixture{t: t, ns: env.Namespace(t)}
 }
 
@@ -183,7 +184,7 @@ type response struct {
 	raw    string
 }
 
-func post(t *testing.T, path, contentType, body string, header ...string) response {
+func post(t testing.TB, path, contentType, body string, header ...string) response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, issuer+path, strings.NewReader(body))
 	if err != nil {
@@ -198,7 +199,7 @@ func post(t *testing.T, path, contentType, body string, header ...string) respon
 	return do(t, req)
 }
 
-func do(t *testing.T, req *http.Request) response {
+func do(t testing.TB, req *http.Request) response {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -220,3 +221,42 @@ func form(kv ...string) string {
 }
 
 const formType = "application/x-www-form-urlencoded"
+
+// startServer starts another token server over the suite's cluster state
+// (the same cache, API server and signing keys), e.g. a second replica or one
+// with a fake clock, and returns its base URL. It stops with the test.
+func startServer(t testing.TB, o tokenserver.Options) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ks, err := tokenserver.NewInformerKeys(ctx, mgr.GetCache(), operatorNamespace, logr.Discard())
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	if o.Issuer == "" {
+		o.Issuer = issuer
+	}
+	o.Namespace, o.Listener = operatorNamespace, ln
+	srv := tokenserver.New(o, tokenserver.Cluster{Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient()}, ks)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Start(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	eventually(t, func() int {
+		resp, err := http.Get(base + "/.well-known/jwks.json")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}).Should(gomega.Equal(http.StatusOK))
+	return base
+}

@@ -1,6 +1,8 @@
 package keys
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -36,6 +38,30 @@ func DefaultSettings() Settings {
 		PublishAhead:      2 * time.Hour,
 		RetainAfterRetire: 24*time.Hour + 5*time.Minute,
 	}
+}
+
+// MaxTokenTTL is the longest lifetime the API allows for a signed token.
+const MaxTokenTTL = 24 * time.Hour
+
+// Validate refuses settings under which a verifier could meet an unknown kid
+// or lose a key while tokens it signed still live.
+func (s Settings) Validate() error {
+	for _, a := range s.Algorithms {
+		if !a.Valid() {
+			return fmt.Errorf("unknown algorithm %q: use ES256, RS256 or EdDSA", a)
+		}
+	}
+	switch {
+	case len(s.Algorithms) == 0:
+		return errors.New("no signing algorithm configured")
+	case s.PublishAhead <= DefaultJWKSMaxAge:
+		return fmt.Errorf("publish-ahead %v must be longer than the JWKS max-age %v, or verifiers with a cached JWKS meet unknown kids", s.PublishAhead, DefaultJWKSMaxAge)
+	case s.RotationPeriod <= s.PublishAhead:
+		return fmt.Errorf("rotation period %v must be longer than publish-ahead %v", s.RotationPeriod, s.PublishAhead)
+	case s.RetainAfterRetire < MaxTokenTTL:
+		return fmt.Errorf("retired keys must stay published at least %v (the longest token lifetime); got %v", MaxTokenTTL, s.RetainAfterRetire)
+	}
+	return nil
 }
 
 // Force is a rotation requested by hand.

@@ -365,3 +365,24 @@ func TestDecodeRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestSettingsValidate(t *testing.T) {
+	if err := DefaultSettings().Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	for name, mutate := range map[string]func(*Settings){
+		"no algorithm":                    func(s *Settings) { s.Algorithms = nil },
+		"unknown algorithm":               func(s *Settings) { s.Algorithms = []Algorithm{"HS256"} },
+		"publish-ahead within JWKS cache": func(s *Settings) { s.PublishAhead = DefaultJWKSMaxAge },
+		"rotation shorter than publish":   func(s *Settings) { s.RotationPeriod = s.PublishAhead },
+		"retain shorter than a token":     func(s *Settings) { s.RetainAfterRetire = time.Hour },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := DefaultSettings()
+			mutate(&s)
+			if err := s.Validate(); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
