@@ -48,6 +48,7 @@ func main() {
 		return nil
 	})
 	flag.DurationVar(&o.Token.RefreshGrace, "refresh-grace", 10*time.Second, "How long a just-rotated refresh token is still accepted, for honest retries; a later replay revokes its family.")
+	flag.DurationVar(&o.CollectInterval, "collect-interval", 10*time.Minute, "How often expired or orphaned refresh-token families and expired access-token revocation records are removed (leader only).")
 	flag.Int64Var(&o.Token.MaxBodyBytes, "max-body-bytes", 64<<10, "Largest request body the token server reads.")
 	flag.IntVar(&o.Token.UserThrottle.MaxFailures, "throttle-user-failures", 10, "Failed sign-ins per user within --throttle-window before further attempts wait.")
 	flag.IntVar(&o.Token.SourceThrottle.MaxFailures, "throttle-source-failures", 50, "Failed sign-ins per source address within --throttle-window before further attempts wait.")

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -50,6 +51,9 @@ type Options struct {
 	Keys keys.Settings
 	// Token configures the token server. Its Addr "0" disables it.
 	Token tokenserver.Options
+	// CollectInterval is how often expired refresh families and revocation
+	// records are removed (default 10 minutes).
+	CollectInterval time.Duration
 }
 
 // Defaults fills unset options.
@@ -146,6 +150,12 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		Namespace: o.Namespace, Settings: o.Keys, Generate: keys.GenerateKey,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("signing key controller: %w", err)
+	}
+	if err := mgr.Add(&tokenserver.Collector{
+		Reader: mgr.GetClient(), Writer: mgr.GetClient(), Namespace: o.Namespace, Clock: o.Clock,
+		Interval: o.CollectInterval, Log: ctrl.Log.WithName("collector"),
+	}); err != nil {
+		return nil, err
 	}
 	if err := addTokenServer(ctx, mgr, o); err != nil {
 		return nil, err
