@@ -316,7 +316,7 @@ func TestTwoManagersNeverTwoActiveKeys(t *testing.T) {
 				}
 			}
 			return fmt.Sprintf("%d active, %d next", a, n)
-		}).WithTimeout(time.Second).WithPolling(50 * time.Millisecond).Should(gomega.Equal("1 active, 1 next"), "round %d", round)
+		}).WithTimeout(time.Second).WithPolling(50*time.Millisecond).Should(gomega.Equal("1 active, 1 next"), "round %d", round)
 	}
 	ks, _, jwks := storedKeys(t, ns)
 	seen[activeOf(ks, keys.ES256)] = true

@@ -83,4 +83,3 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "public, max-age=3600")
 	_ = json.NewEncoder(w).Encode(doc)
 }
-
