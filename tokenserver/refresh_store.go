@@ -208,16 +208,25 @@ func (st *familyStore) rotate(ctx context.Context, namespace, tok string, client
 	}
 	presented := digest(secret)
 	for attempt := 0; attempt < 4; attempt++ {
-		s, f, err := st.get(ctx, namespace, id, attempt > 0)
+		// The first read is from the cache, which may lag behind a
+		// rotation made a moment ago (here or on another replica). Only
+		// the fast path trusts it: every refusal, and above all a replay
+		// verdict that revokes the family, is decided on a live read.
+		live := attempt > 0
+		s, f, err := st.get(ctx, namespace, id, live)
 		if err != nil {
 			return nil, "", err
 		}
 		now := st.clock.Now().UTC()
+		current := digestEqual(presented, f.Current)
+		if !live && (!current || f.ClientUID != clientUID || f.expired(now)) {
+			continue
+		}
 		if f.ClientUID != clientUID || f.expired(now) {
 			return nil, "", errFamilyInvalid
 		}
 		switch {
-		case digestEqual(presented, f.Current):
+		case current:
 			f.Previous = f.Current
 			f.RotatedAt = now
 		case digestEqual(presented, f.Previous) && now.Before(f.RotatedAt.Add(st.grace)):
@@ -278,14 +287,18 @@ func (st *familyStore) lookup(ctx context.Context, namespace, tok string) (*fami
 	if !ok {
 		return nil, errFamilyInvalid
 	}
-	_, f, err := st.get(ctx, namespace, id, false)
-	if err != nil {
-		return nil, err
+	d := digest(secret)
+	for _, live := range []bool{false, true} {
+		// A miss on the cache may be a rotation it has not seen yet.
+		_, f, err := st.get(ctx, namespace, id, live)
+		if err != nil {
+			return nil, err
+		}
+		if digestEqual(d, f.Current) && !f.expired(st.clock.Now()) {
+			return f, nil
+		}
 	}
-	if !digestEqual(digest(secret), f.Current) || f.expired(st.clock.Now()) {
-		return nil, errFamilyInvalid
-	}
-	return f, nil
+	return nil, errFamilyInvalid
 }
 
 // revoke deletes the family of a token the client owns (RFC 7009 §2.1: a
@@ -295,16 +308,19 @@ func (st *familyStore) revoke(ctx context.Context, namespace, tok string, client
 	if !ok {
 		return nil
 	}
-	s, f, err := st.get(ctx, namespace, id, false)
-	if err != nil {
-		if errors.Is(err, errFamilyInvalid) {
-			return nil
-		}
-		return err
-	}
 	d := digest(secret)
-	if f.ClientUID != clientUID || !(digestEqual(d, f.Current) || digestEqual(d, f.Previous)) {
-		return nil
+	for _, live := range []bool{false, true} {
+		// A miss on the cache may be a rotation it has not seen yet.
+		s, f, err := st.get(ctx, namespace, id, live)
+		if err != nil {
+			if errors.Is(err, errFamilyInvalid) {
+				return nil
+			}
+			return err
+		}
+		if f.ClientUID == clientUID && (digestEqual(d, f.Current) || digestEqual(d, f.Previous)) {
+			return st.delete(ctx, s)
+		}
 	}
-	return st.delete(ctx, s)
+	return nil
 }
