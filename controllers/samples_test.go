@@ -1,0 +1,62 @@
+package controllers_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/operator"
+	"github.com/tokenwarden/tokenwarden/internal/testenv"
+)
+
+// TestSamplesBecomeReady applies every object of config/samples, as
+// `kubectl apply -f config/samples/` would, and expects each to become Ready
+// with its credential Secret.
+func TestSamplesBecomeReady(t *testing.T) {
+	g := gomega.NewWithT(t)
+	root, err := testenv.RepoRoot()
+	g.Expect(err).NotTo(gomega.HaveOccurred())
+	files, err := filepath.Glob(filepath.Join(root, "config", "samples", "oauth_*.yaml"))
+	g.Expect(err).NotTo(gomega.HaveOccurred())
+	g.Expect(files).NotTo(gomega.BeEmpty())
+	ns := env.Namespace(t)
+	decode := serializer.NewCodecFactory(operator.Scheme()).UniversalDeserializer().Decode
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		g.Expect(err).NotTo(gomega.HaveOccurred())
+		obj, _, err := decode(raw, nil, nil)
+		g.Expect(err).NotTo(gomega.HaveOccurred(), file)
+		o := obj.(client.Object)
+		o.SetNamespace(ns)
+		create(t, o)
+		waitReady(t, o, metav1.ConditionTrue, "Ready")
+		var secretName string
+		switch x := o.(type) {
+		case *v1alpha1.OAuthClient:
+			secretName = x.Status.SecretName
+			s := getSecret(t, ns, secretName)
+			g.Expect(string(s.Data["client_id"])).To(gomega.Equal(ns+"."+x.Name), file)
+			g.Expect(string(s.Data["token_url"])).To(gomega.HavePrefix(issuer), file)
+			if x.Spec.Public {
+				g.Expect(s.Data).NotTo(gomega.HaveKey("client_secret"), file)
+			} else {
+				g.Expect(len(s.Data["client_secret"])).To(gomega.BeNumerically(">=", 43), file)
+			}
+		case *v1alpha1.OAuthUser:
+			secretName = x.Status.SecretName
+			s := getSecret(t, ns, secretName)
+			g.Expect(string(s.Data["username"])).To(gomega.Equal(x.Name), file)
+			g.Expect(len(s.Data["password"])).To(gomega.BeNumerically(">=", 22), file)
+		default:
+			t.Fatalf("%s: unexpected kind %T", file, obj)
+		}
+		g.Expect(strings.HasPrefix(secretName, o.GetName())).To(gomega.BeTrue(), file)
+	}
+}
