@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"strings"
 	"time"
 
@@ -34,6 +35,9 @@ type OAuthClientReconciler struct {
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
 	Endpoints credentials.Endpoints
+	// Issuer obtains the tokens of spec.tokenSecrets in process; without it
+	// they report TokenServerDisabled.
+	Issuer TokenIssuer
 }
 
 // +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients,verbs=get;list;watch
@@ -45,10 +49,14 @@ type OAuthClientReconciler struct {
 func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var c v1alpha1.OAuthClient
 	if err := r.Get(ctx, req.NamespacedName, &c); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetClient(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !c.DeletionTimestamp.IsZero() {
-		// The Secret carries an owner reference: garbage collection removes it.
+		// The Secrets carry owner references: garbage collection removes them.
+		forgetClient(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	before := c.DeepCopy()
@@ -88,7 +96,11 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, c *v1alpha1.OAuth
 	c.Status.SecretName = c.EffectiveSecretName()
 	c.Status.ObservedGeneration = c.Generation
 	setReady(&c.Status.Conditions, c.Generation, true, reasonReady, "credentials are in Secret "+c.Status.SecretName)
-	return ctrl.Result{RequeueAfter: requeue}, nil
+	tokensDue, err := r.reconcileTokenSecrets(ctx, c)
+	if tokensDue > 0 && (requeue == 0 || tokensDue < requeue) {
+		requeue = tokensDue
+	}
+	return ctrl.Result{RequeueAfter: requeue}, err
 }
 
 // clientIDHolder returns "namespace/name" of an older OAuthClient that wants
@@ -237,6 +249,7 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.OAuthClient{}).
 		Owns(&corev1.Secret{}).
 		Watches(&v1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.sameClientID)).
+		Watches(&v1alpha1.OAuthUser{}, handler.EnqueueRequestsFromMapFunc(r.clientsWithTokensOf)).
 		Named("oauthclient").
 		Complete(r)
 }
@@ -256,6 +269,26 @@ func (r *OAuthClientReconciler) sameClientID(ctx context.Context, o client.Objec
 		for _, other := range list.Items {
 			if other.UID != c.UID {
 				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&other)})
+			}
+		}
+	}
+	return reqs
+}
+
+// clientsWithTokensOf maps a user to the clients of its namespace that keep a
+// token Secret for it, so that disabling or deleting the user clears them.
+func (r *OAuthClientReconciler) clientsWithTokensOf(ctx context.Context, o client.Object) []reconcile.Request {
+	u := o.(*v1alpha1.OAuthUser)
+	var list v1alpha1.OAuthClientList
+	if err := r.List(ctx, &list, client.InNamespace(u.Namespace)); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, c := range list.Items {
+		for _, ts := range c.Spec.TokenSecrets {
+			if ts.User != "" && (ts.User == u.EffectiveUsername() || ts.User == u.Status.Username) {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
+				break
 			}
 		}
 	}

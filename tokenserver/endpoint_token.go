@@ -80,18 +80,27 @@ func (s *Server) token(r *http.Request, rt route) (string, *issued, error) {
 	if err != nil {
 		return grantType, nil, err
 	}
+	res, err := s.runGrant(r.Context(), c, grantType, g, p, sourceAddr(r))
+	return grantType, res, err
+}
+
+// runGrant does the steps every grant shares once the client is known: the
+// client may use the grant, the scope and audience are within its own, then
+// the grant itself. The token endpoint and the in-process issuer of workload
+// tokens both come through here.
+func (s *Server) runGrant(ctx context.Context, c *clientRecord, grantType string, g grant, p params, source string) (*issued, error) {
 	if !c.obj.HasGrant(v1alpha1.GrantType(grantType)) || grantType == string(v1alpha1.GrantImplicit) {
-		return grantType, nil, newError(http.StatusBadRequest, errUnauthorizedClient, "the client may not use grant_type "+grantType)
+		return nil, newError(http.StatusBadRequest, errUnauthorizedClient, "the client may not use grant_type "+grantType)
 	}
-	req := &tokenRequest{params: p, client: c, source: sourceAddr(r), now: s.opts.Clock.Now()}
+	req := &tokenRequest{params: p, client: c, source: source, now: s.opts.Clock.Now()}
+	var err error
 	if req.scopes, err = checkScopes(c.obj, p["scope"], grantType); err != nil {
-		return grantType, nil, err
+		return nil, err
 	}
 	if req.audience, err = checkAudience(c.obj, p); err != nil {
-		return grantType, nil, err
+		return nil, err
 	}
-	res, err := g.handle(r.Context(), req)
-	return grantType, res, err
+	return g.handle(ctx, req)
 }
 
 // authenticateClient finds the client and checks its secret. Every failure

@@ -4,6 +4,9 @@ package v1alpha1
 const (
 	// ConditionReady is True when the object's credentials are usable.
 	ConditionReady = "Ready"
+	// ConditionTokensReady is True when every spec.tokenSecrets entry of an
+	// OAuthClient holds a valid token.
+	ConditionTokensReady = "TokensReady"
 )
 
 // SecretTemplate holds metadata copied onto a generated credential Secret, for

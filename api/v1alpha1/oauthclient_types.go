@@ -154,6 +154,80 @@ type OAuthClientSpec struct {
 	// required (RFC 7636 §4.2, RFC 9700 §2.1.1).
 	// +optional
 	AllowPlainPKCE bool `json:"allowPlainPKCE,omitempty"`
+
+	// TokenSecrets are Secrets in this namespace that Tokenwarden keeps filled
+	// with fresh tokens of this client, for workloads that mount a token
+	// instead of running an OAuth client. Each holds access_token, token_type,
+	// expires_at, scope, issuer and token_url, and for user tokens
+	// refresh_token; tokens are renewed at refreshAtPercent of their lifetime.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	TokenSecrets []TokenSecret `json:"tokenSecrets,omitempty"`
+}
+
+// TokenSecret declares one Secret of tokens kept fresh for a workload.
+// +kubebuilder:validation:XValidation:rule="!has(self.user) || self.user != ''",message="user must not be empty when set"
+type TokenSecret struct {
+	// Name of the Secret, in the client's namespace. It must not be the
+	// client's credential Secret. A Secret of that name controlled by another
+	// object is never overwritten.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// User is the username of an OAuthUser in this namespace. When set, the
+	// Secret holds that user's tokens through this client, issued exactly as
+	// the password grant would (hash-only users work too) and then renewed
+	// with the refresh_token grant: the client must allow the password grant,
+	// and refresh_token for a refresh token to be kept. Without it, the
+	// Secret holds client_credentials tokens of the client itself.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	User string `json:"user,omitempty"`
+
+	// Scopes to ask for, within spec.scopes. Default: the client's default
+	// scopes for the grant.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Scopes []string `json:"scopes,omitempty"`
+
+	// Audiences of the access token, within spec.audiences. Default: all of
+	// the client's audiences.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Audiences []string `json:"audiences,omitempty"`
+
+	// RefreshAtPercent is the share of a token's lifetime after which it is
+	// renewed, minus up to 5% of jitter so many Secrets do not renew at once.
+	// +kubebuilder:default=80
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=95
+	// +optional
+	RefreshAtPercent int32 `json:"refreshAtPercent,omitempty"`
+}
+
+// TokenSecretStatus is the state of one token Secret.
+type TokenSecretStatus struct {
+	// Name of the Secret.
+	Name string `json:"name"`
+	// Ready is true when the Secret holds a valid token.
+	Ready bool `json:"ready"`
+	// Reason is a CamelCase word for why it is not ready, or "Ready".
+	Reason string `json:"reason,omitempty"`
+	// Message explains Reason.
+	Message string `json:"message,omitempty"`
+	// LastRefreshTime is when the tokens in the Secret were issued.
+	// +optional
+	LastRefreshTime *metav1.Time `json:"lastRefreshTime,omitempty"`
+	// NextRefreshTime is when they will be renewed.
+	// +optional
+	NextRefreshTime *metav1.Time `json:"nextRefreshTime,omitempty"`
+	// ExpiryTime is when the access token in the Secret expires.
+	// +optional
+	ExpiryTime *metav1.Time `json:"expiryTime,omitempty"`
 }
 
 // OAuthClientStatus is the observed state of an OAuthClient.
@@ -177,7 +251,13 @@ type OAuthClientStatus struct {
 	// PreviousSecretExpiryTime is when client_secret_previous stops working.
 	// +optional
 	PreviousSecretExpiryTime *metav1.Time `json:"previousSecretExpiryTime,omitempty"`
-	// Conditions: Ready, with a reason and message when it is not.
+	// TokenSecrets is the state of each spec.tokenSecrets entry.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	TokenSecrets []TokenSecretStatus `json:"tokenSecrets,omitempty"`
+	// Conditions: Ready, with a reason and message when it is not; with
+	// spec.tokenSecrets, TokensReady too.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

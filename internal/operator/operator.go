@@ -88,12 +88,13 @@ func managedSelector() labels.Selector {
 	return labels.NewSelector().Add(*req)
 }
 
-// addTokenServer adds the token server, which serves on every replica, and a
-// readiness check that passes once it has signing keys.
-func addTokenServer(ctx context.Context, mgr manager.Manager, o Options) error {
+// newTokenServer builds the token server and a readiness check that passes
+// once it has signing keys. It serves on every replica unless its Addr is "0";
+// either way the workload-token controller issues through it in process.
+func newTokenServer(ctx context.Context, mgr manager.Manager, o Options) (*tokenserver.Server, error) {
 	ks, err := tokenserver.NewInformerKeys(ctx, mgr.GetCache(), o.Namespace, ctrl.Log.WithName("keys"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := mgr.AddReadyzCheck("signing-keys", func(*http.Request) error {
 		if ks.Current() == nil {
@@ -101,14 +102,16 @@ func addTokenServer(ctx context.Context, mgr manager.Manager, o Options) error {
 		}
 		return nil
 	}); err != nil {
-		return err
-	}
-	if o.Token.Addr == "0" {
-		return nil
+		return nil, err
 	}
 	o.Token.Log = ctrl.Log
 	srv := tokenserver.New(o.Token, tokenserver.Cluster{Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient()}, ks)
-	return mgr.Add(srv)
+	if o.Token.Addr != "0" {
+		if err := mgr.Add(srv); err != nil {
+			return nil, err
+		}
+	}
+	return srv, nil
 }
 
 // NewManager builds the manager with every controller registered.
@@ -135,8 +138,13 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	}
 	endpoints := credentials.EndpointsFor(o.IssuerURL)
 	recorder := mgr.GetEventRecorder("tokenwarden")
+	srv, err := newTokenServer(ctx, mgr, o)
+	if err != nil {
+		return nil, err
+	}
 	if err := (&controllers.OAuthClientReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: recorder, Clock: o.Clock, Endpoints: endpoints,
+		Issuer: srv,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("oauthclient controller: %w", err)
 	}
@@ -155,9 +163,6 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		Reader: mgr.GetClient(), Writer: mgr.GetClient(), Namespace: o.Namespace, Clock: o.Clock,
 		Interval: o.CollectInterval, Log: ctrl.Log.WithName("collector"),
 	}); err != nil {
-		return nil, err
-	}
-	if err := addTokenServer(ctx, mgr, o); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

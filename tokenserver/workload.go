@@ -1,0 +1,90 @@
+package tokenserver
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/controllers"
+)
+
+// sourceInProcess is the source address recorded for workload tokens.
+const sourceInProcess = "in-process"
+
+// IssueTokens issues the tokens of a workload token Secret through the same
+// grant code as POST /oauth/token (controllers.TokenIssuer): the refresh_token
+// grant with a refresh token, the user's tokens as the password grant issues
+// them (the operator vouches for the user instead of a password), or
+// client_credentials.
+func (s *Server) IssueTokens(ctx context.Context, r controllers.TokenRequest) (*controllers.Tokens, error) {
+	c, err := s.dir.ClientByName(ctx, r.Namespace, r.Client)
+	if errors.Is(err, errNotFound) {
+		return nil, &controllers.TokenRefusedError{Code: errInvalidClient, Description: "the client does not exist or is not ready"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := params{}
+	var grantType v1alpha1.GrantType
+	var g grant
+	switch {
+	case r.RefreshToken != "":
+		grantType, g = v1alpha1.GrantRefreshToken, s.grants[v1alpha1.GrantRefreshToken]
+		p["refresh_token"] = r.RefreshToken
+	case r.User != "":
+		grantType, g = v1alpha1.GrantPassword, vouchedUserGrant{s: s, username: r.User}
+		p["scope"], p["audience"] = strings.Join(r.Scopes, " "), strings.Join(r.Audiences, " ")
+	default:
+		grantType, g = v1alpha1.GrantClientCredentials, s.grants[v1alpha1.GrantClientCredentials]
+		p["scope"], p["audience"] = strings.Join(r.Scopes, " "), strings.Join(r.Audiences, " ")
+	}
+	start := s.opts.Clock.Now()
+	res, err := s.runGrant(ctx, c, string(grantType), g, p, sourceInProcess)
+	s.metrics.observeToken(string(grantType), err, s.opts.Clock.Since(start))
+	var oe *oauthError
+	if errors.As(err, &oe) {
+		return nil, &controllers.TokenRefusedError{Code: oe.Code, Description: oe.Description}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &controllers.Tokens{
+		AccessToken: res.accessToken, TokenType: "Bearer", Scope: strings.Join(res.scopes, " "),
+		RefreshToken: res.refreshToken, IssuedAt: res.issuedAt, ExpiresAt: res.issuedAt.Add(res.expiresIn).Truncate(time.Second),
+	}, nil
+}
+
+// RevokeRefreshToken ends the family of a refresh token the operator no longer
+// keeps (controllers.TokenIssuer).
+func (s *Server) RevokeRefreshToken(ctx context.Context, namespace, clientName, token string) error {
+	c, err := s.dir.ClientByName(ctx, namespace, clientName)
+	if err != nil {
+		return nil // no client, no family that works
+	}
+	return s.families.revoke(ctx, namespace, token, c.obj.UID)
+}
+
+// vouchedUserGrant is the password grant after the password check: the
+// operator itself asks, for a user of the client's namespace.
+type vouchedUserGrant struct {
+	s        *Server
+	username string
+}
+
+func (g vouchedUserGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
+	user, err := g.s.dir.User(ctx, req.client.obj.Namespace, g.username)
+	if errors.Is(err, errNotFound) {
+		return nil, invalidGrant("user " + quoteShort(g.username) + " does not exist in this namespace or is not ready")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if user.obj.Spec.Disabled {
+		return nil, invalidGrant("user " + quoteShort(g.username) + " is disabled")
+	}
+	return g.s.issue(ctx, req, user, issueOptions{authTime: req.now})
+}
+
+var _ controllers.TokenIssuer = (*Server)(nil)
