@@ -36,7 +36,7 @@ func tokensReady(t *testing.T, c *v1alpha1.OAuthClient, status metav1.ConditionS
 			return "no condition"
 		}
 		return string(cond.Status) + "/" + cond.Reason
-	}).Should(gomega.Equal(string(status)+"/"+reason))
+	}).Should(gomega.Equal(string(status) + "/" + reason))
 }
 
 // verifyAccessToken checks a token against the published JWKS with go-oidc.

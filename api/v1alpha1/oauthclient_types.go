@@ -168,7 +168,7 @@ type OAuthClientSpec struct {
 }
 
 // TokenSecret declares one Secret of tokens kept fresh for a workload.
-// +kubebuilder:validation:XValidation:rule="!has(self.user) || self.user != ''",message="user must not be empty when set"
+// +kubebuilder:validation:XValidation:rule="!has(self.user) || self.user != ”",message="user must not be empty when set"
 type TokenSecret struct {
 	// Name of the Secret, in the client's namespace. It must not be the
 	// client's credential Secret. A Secret of that name controlled by another
