@@ -47,7 +47,7 @@ func main() {
 		o.Token.DefaultClient = &types.NamespacedName{Namespace: ns, Name: name}
 		return nil
 	})
-	flag.DurationVar(&o.Token.RefreshGrace, "refresh-grace", 10*time.Second, "How long a just-rotated refresh token is still accepted, for honest retries; a later replay revokes its family.")
+	refreshGrace := flag.Duration("refresh-grace", 10*time.Second, "How long a just-rotated refresh token is still accepted, for honest retries; a later replay revokes its family. 0 turns the window off.")
 	flag.DurationVar(&o.CollectInterval, "collect-interval", 10*time.Minute, "How often expired or orphaned refresh-token families and expired access-token revocation records are removed (leader only).")
 	flag.Int64Var(&o.Token.MaxBodyBytes, "max-body-bytes", 64<<10, "Largest request body the token server reads.")
 	flag.IntVar(&o.Token.UserThrottle.MaxFailures, "throttle-user-failures", 10, "Failed sign-ins per user within --throttle-window before further attempts wait.")
@@ -71,6 +71,10 @@ func main() {
 		os.Exit(2)
 	}
 	o.Token.UserThrottle.Window, o.Token.SourceThrottle.Window = *throttleWindow, *throttleWindow
+	o.Token.RefreshGrace = *refreshGrace
+	if *refreshGrace <= 0 {
+		o.Token.RefreshGrace = -1 // off
+	}
 	o.Token.UserThrottle.MaxKeys, o.Token.SourceThrottle.MaxKeys = 100000, 100000
 	o.Token.AccessTokenAlg, o.Token.IDTokenAlg = keys.Algorithm(*accessAlg), keys.Algorithm(*idAlg)
 	o.Keys.Algorithms = nil

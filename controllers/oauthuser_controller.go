@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -95,6 +96,11 @@ func (r *OAuthUserReconciler) reconcile(ctx context.Context, u *v1alpha1.OAuthUs
 	u.Status.Disabled = u.Spec.Disabled
 	u.Status.ObservedGeneration = u.Generation
 	if u.Spec.Disabled {
+		// Disabling ends the user's sessions for good: re-enabling the
+		// user later must not bring old refresh tokens back.
+		if err := r.revokeFamilies(ctx, u); err != nil {
+			return ctrl.Result{}, err
+		}
 		setReady(&u.Status.Conditions, u.Generation, false, reasonUserDisabled, "the user is disabled: no new tokens are issued and its refresh tokens no longer work")
 	} else {
 		setReady(&u.Status.Conditions, u.Generation, true, reasonReady, "the user can sign in; credentials are in Secret "+u.Status.SecretName)
@@ -253,4 +259,33 @@ func (r *OAuthUserReconciler) usersMatching(ctx context.Context, ns, field, valu
 		}
 	}
 	return reqs
+}
+
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=delete
+
+// revokeFamilies deletes the refresh-token families issued to u.
+func (r *OAuthUserReconciler) revokeFamilies(ctx context.Context, u *v1alpha1.OAuthUser) error {
+	var list corev1.SecretList
+	if err := r.List(ctx, &list, client.InNamespace(u.Namespace), client.MatchingLabels{credentials.LabelKind: credentials.KindRefreshFamily}); err != nil {
+		return fmt.Errorf("list refresh families: %w", err)
+	}
+	n := 0
+	for i := range list.Items {
+		s := &list.Items[i]
+		owned := false
+		for _, ref := range s.OwnerReferences {
+			owned = owned || ref.UID == u.UID
+		}
+		if !owned {
+			continue
+		}
+		if err := r.Delete(ctx, s, client.Preconditions{UID: &s.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("revoke refresh family %s: %w", s.Name, err)
+		}
+		n++
+	}
+	if n > 0 {
+		r.Recorder.Eventf(u, nil, corev1.EventTypeNormal, eventSessionsRevoked, "Disable", "the user is disabled: %d refresh token families revoked", n)
+	}
+	return nil
 }

@@ -20,4 +20,5 @@ const (
 	eventRepaired          = "SecretUpdated"
 	eventConflict          = "Conflict"
 	eventPasswordSourceSet = "PasswordSourceLabeled"
+	eventSessionsRevoked   = "SessionsRevoked"
 )

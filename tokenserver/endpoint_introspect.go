@@ -73,7 +73,7 @@ func (s *Server) authenticateEndpointClient(r *http.Request) (params, *clientRec
 func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	p, caller, err := s.authenticateEndpointClient(r)
 	if err == nil && caller.obj.Spec.Public {
-		err = invalidClient(false)
+		err = invalidClient()
 	}
 	if err != nil {
 		if r.Method != http.MethodPost {

@@ -47,13 +47,13 @@ func (s *Server) serveToken(rt route) http.HandlerFunc {
 			writeError(w, newError(http.StatusMethodNotAllowed, errInvalidRequest, "the token endpoint accepts POST only"))
 			return
 		}
-		if rt.client == nil {
-			if ns, name := r.PathValue("namespace"), r.PathValue("name"); ns != "" {
-				rt.client = &types.NamespacedName{Namespace: ns, Name: name}
-			}
+		// A copy per request: the route is shared by every request on it.
+		reqRoute := rt
+		if ns, name := r.PathValue("namespace"), r.PathValue("name"); ns != "" {
+			reqRoute.client = &types.NamespacedName{Namespace: ns, Name: name}
 		}
 		start := s.opts.Clock.Now()
-		grantType, res, err := s.token(r, rt)
+		grantType, res, err := s.token(r, reqRoute)
 		s.metrics.observeToken(grantType, err, s.opts.Clock.Since(start))
 		if err != nil {
 			s.fail(w, r, err)
@@ -131,11 +131,11 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p para
 		// not tell unknown clients from wrong secrets.
 		credentials.Equal(creds.secret, "unknown-client")
 		s.metrics.clientAuthFailed()
-		return nil, invalidClient(creds.basic)
+		return nil, invalidClient()
 	}
 	if !s.checkClientSecret(c, creds.secret) {
 		s.metrics.clientAuthFailed()
-		return nil, invalidClient(creds.basic)
+		return nil, invalidClient()
 	}
 	return c, nil
 }

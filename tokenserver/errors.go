@@ -52,12 +52,14 @@ func invalidScope(description string) *oauthError {
 
 // invalidClient is the one answer for every failed client authentication: an
 // unknown client and a wrong secret must be indistinguishable.
-func invalidClient(basic bool) *oauthError {
+func invalidClient() *oauthError {
 	// RFC 6749 §5.2 allows 400 or 401 when the client did not use the
 	// Authorization header; 401 is used throughout so clients need one rule,
-	// and only a Basic attempt gets the WWW-Authenticate challenge.
+	// and every 401 carries the Basic challenge HTTP requires (RFC 9110
+	// §15.5.2), so the answer is also the same however the client
+	// authenticated.
 	e := newError(http.StatusUnauthorized, errInvalidClient, "client authentication failed")
-	e.basicChallenge = basic
+	e.basicChallenge = true
 	return e
 }
 
@@ -87,6 +89,9 @@ func writeError(w http.ResponseWriter, err error) {
 	}
 	if oe.basicChallenge {
 		w.Header().Set("WWW-Authenticate", `Basic realm="tokenwarden", charset="UTF-8"`)
+	}
+	if oe.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, oe.status, oe)
 }

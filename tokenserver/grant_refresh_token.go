@@ -3,6 +3,7 @@ package tokenserver
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 )
@@ -17,35 +18,55 @@ func (g refreshTokenGrant) handle(ctx context.Context, req *tokenRequest) (*issu
 		return nil, invalidRequest("refresh_token is required")
 	}
 	c := req.client.obj
-	f, next, err := g.s.families.rotate(ctx, c.Namespace, tok, c.UID)
+	asked := strings.Fields(req.params["scope"])
+	askedAud := req.params["audience"] != "" || req.params["resource"] != ""
+	var user *userRecord
+	// Every refusal is decided before the token rotates.
+	check := func(f *family) error {
+		u, err := g.s.dir.UserByUID(ctx, c.Namespace, f.UserUID)
+		if errors.Is(err, errNotFound) || (err == nil && u.obj.Spec.Disabled) {
+			return invalidGrant("the user of this refresh token no longer exists or is disabled")
+		}
+		if err != nil {
+			return err
+		}
+		user = u
+		// A refresh may narrow the scope but never widen it (RFC 6749 §6),
+		// and never beyond what the client may still have.
+		granted := slices.DeleteFunc(slices.Clone(f.Scopes), func(sc string) bool { return !slices.Contains(c.Spec.Scopes, sc) })
+		req.scopes = granted
+		if len(asked) > 0 {
+			for _, sc := range asked {
+				if !slices.Contains(granted, sc) {
+					return invalidScope("scope " + quoteShort(sc) + " was not granted to this refresh token")
+				}
+			}
+			req.scopes = asked
+		}
+		if !askedAud {
+			req.audience = f.Audience
+			return nil
+		}
+		for _, a := range req.audience {
+			if !slices.Contains(f.Audience, a) {
+				return newError(http.StatusBadRequest, "invalid_target", "audience "+quoteShort(a)+" was not granted to this refresh token")
+			}
+		}
+		return nil
+	}
+	f, next, err := g.s.families.rotate(ctx, c.Namespace, tok, c.UID, check)
 	if errors.Is(err, errFamilyInvalid) {
 		if errors.Is(err, errFamilyReplayed) {
 			g.s.log.Info("refresh token replay: family revoked", "client", c.Status.ClientID, "source", req.source)
 		}
 		return nil, invalidGrant("the refresh token is invalid, expired or revoked")
 	}
-	if err != nil {
-		return nil, err
-	}
-	user, err := g.s.dir.UserByUID(ctx, c.Namespace, f.UserUID)
-	if errors.Is(err, errNotFound) || (err == nil && user.obj.Spec.Disabled) {
-		return nil, invalidGrant("the user of this refresh token no longer exists or is disabled")
+	if errors.Is(err, errFamilyBusy) {
+		e := newError(http.StatusServiceUnavailable, "temporarily_unavailable", "the refresh token is being used concurrently; retry")
+		return nil, e
 	}
 	if err != nil {
 		return nil, err
-	}
-	// A refresh may narrow the scope but never widen it (RFC 6749 §6).
-	req.scopes = f.Scopes
-	if asked := strings.Fields(req.params["scope"]); len(asked) > 0 {
-		for _, sc := range asked {
-			if !slices.Contains(f.Scopes, sc) {
-				return nil, invalidScope("scope " + quoteShort(sc) + " was not granted to this refresh token")
-			}
-		}
-		req.scopes = asked
-	}
-	if req.params["audience"] == "" && req.params["resource"] == "" {
-		req.audience = f.Audience
 	}
 	return g.s.issue(ctx, req, user, issueOptions{refreshToken: next, authTime: f.AuthTime})
 }

@@ -201,13 +201,17 @@ func (st *familyStore) get(ctx context.Context, namespace, id string, live bool)
 // the API server and the decision made anew, so two replicas racing on one
 // token end with exactly one valid successor (or, for a replay outside the
 // grace window, a revoked family).
-func (st *familyStore) rotate(ctx context.Context, namespace, tok string, clientUID types.UID) (*family, string, error) {
+//
+// check runs on the family before anything is written: when it refuses (a
+// user now disabled, a scope outside the grant), the presented token stays
+// the current one, so a refused request never costs the client its session.
+func (st *familyStore) rotate(ctx context.Context, namespace, tok string, clientUID types.UID, check func(*family) error) (*family, string, error) {
 	id, secret, ok := parseRefreshToken(tok)
 	if !ok {
 		return nil, "", errFamilyInvalid
 	}
 	presented := digest(secret)
-	for attempt := 0; attempt < 4; attempt++ {
+	for attempt := 0; attempt < maxRotateAttempts; attempt++ {
 		// The first read is from the cache, which may lag behind a
 		// rotation made a moment ago (here or on another replica). Only
 		// the fast path trusts it: every refusal, and above all a replay
@@ -225,11 +229,17 @@ func (st *familyStore) rotate(ctx context.Context, namespace, tok string, client
 		if f.ClientUID != clientUID || f.expired(now) {
 			return nil, "", errFamilyInvalid
 		}
+		retry := !current && digestEqual(presented, f.Previous) && now.Before(f.RotatedAt.Add(st.grace))
+		if current || retry {
+			if err := check(f); err != nil {
+				return nil, "", err
+			}
+		}
 		switch {
 		case current:
 			f.Previous = f.Current
 			f.RotatedAt = now
-		case digestEqual(presented, f.Previous) && now.Before(f.RotatedAt.Add(st.grace)):
+		case retry:
 			// An honest retry: the answer to the first use was lost.
 			// Its successor is replaced, so still only one token works.
 		default:
@@ -250,12 +260,23 @@ func (st *familyStore) rotate(ctx context.Context, namespace, tok string, client
 			if apierrors.IsConflict(err) {
 				continue
 			}
+			if apierrors.IsNotFound(err) {
+				// Revoked between the read and the write.
+				return nil, "", errFamilyInvalid
+			}
 			return nil, "", err
 		}
 		return f, refreshTokenPrefix + id + "_" + next, nil
 	}
-	return nil, "", fmt.Errorf("refresh family %s: too many concurrent updates", id)
+	return nil, "", errFamilyBusy
 }
+
+// maxRotateAttempts bounds the compare-and-swap retries of one rotation.
+const maxRotateAttempts = 12
+
+// errFamilyBusy: one family kept changing under a rotation (many concurrent
+// retries of one token within the grace window). The client may retry.
+var errFamilyBusy = errors.New("refresh family is being updated concurrently")
 
 // errFamilyReplayed is errFamilyInvalid after a replay revoked the family.
 var errFamilyReplayed = fmt.Errorf("%w: a superseded token was replayed; the family is revoked", errFamilyInvalid)

@@ -156,16 +156,16 @@ func clientCredentialsFrom(r *http.Request, p params) (clientCredentials, *oauth
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(value))
 	if err != nil {
-		return clientCredentials{}, invalidClient(true)
+		return clientCredentials{}, invalidClient()
 	}
 	rawID, rawSecret, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return clientCredentials{}, invalidClient(true)
+		return clientCredentials{}, invalidClient()
 	}
 	id, err1 := url.QueryUnescape(rawID)
 	secret, err2 := url.QueryUnescape(rawSecret)
 	if err1 != nil || err2 != nil {
-		return clientCredentials{}, invalidClient(true)
+		return clientCredentials{}, invalidClient()
 	}
 	if p["client_secret"] != "" || (p["client_id"] != "" && p["client_id"] != id) {
 		return clientCredentials{}, invalidRequest("the client authenticated twice: use either HTTP Basic or client_secret in the body")

@@ -44,6 +44,7 @@ type Options struct {
 	MaxBodyBytes int64
 	// RefreshGrace is how long a just-superseded refresh token is still
 	// accepted, for honest retries of a request whose answer was lost.
+	// Zero means the default, 10 s; a negative value turns the window off.
 	RefreshGrace time.Duration
 	// AccessTokenAlg signs access tokens (default ES256); IDTokenAlg signs
 	// id_tokens (default RS256, the OpenID Connect default).
@@ -65,8 +66,11 @@ func (o *Options) defaults() {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 64 << 10
 	}
-	if o.RefreshGrace == 0 {
+	switch {
+	case o.RefreshGrace == 0:
 		o.RefreshGrace = 10 * time.Second
+	case o.RefreshGrace < 0:
+		o.RefreshGrace = 0
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}

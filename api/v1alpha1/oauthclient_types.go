@@ -168,7 +168,6 @@ type OAuthClientSpec struct {
 }
 
 // TokenSecret declares one Secret of tokens kept fresh for a workload.
-// +kubebuilder:validation:XValidation:rule="!has(self.user) || self.user != ”",message="user must not be empty when set"
 type TokenSecret struct {
 	// Name of the Secret, in the client's namespace. It must not be the
 	// client's credential Secret. A Secret of that name controlled by another
@@ -184,6 +183,7 @@ type TokenSecret struct {
 	// with the refresh_token grant: the client must allow the password grant,
 	// and refresh_token for a refresh token to be kept. Without it, the
 	// Secret holds client_credentials tokens of the client itself.
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	User string `json:"user,omitempty"`
