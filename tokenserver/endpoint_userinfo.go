@@ -21,8 +21,10 @@ func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := bearerToken(r)
 	if tok == "" {
+		// RFC 6750 §3.1: no error code when the request had no token.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwarden"`)
-		writeError(w, newError(http.StatusUnauthorized, errInvalidRequest, "a Bearer access token is required"))
+		setNoStore(w.Header())
+		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	at, err := s.checkAccessToken(r.Context(), tok)

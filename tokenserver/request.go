@@ -152,7 +152,9 @@ func clientCredentialsFrom(r *http.Request, p params) (clientCredentials, *oauth
 	}
 	scheme, value, _ := strings.Cut(auth, " ")
 	if !strings.EqualFold(scheme, "Basic") {
-		return clientCredentials{}, invalidRequest("only Basic client authentication is accepted in the Authorization header")
+		// An unsupported authentication method is invalid_client (RFC 6749
+		// §5.2), with the challenge naming the one that is supported.
+		return clientCredentials{}, invalidClient()
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(value))
 	if err != nil {

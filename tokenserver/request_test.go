@@ -89,7 +89,7 @@ func TestClientCredentialsFrom(t *testing.T) {
 		{"none", "", params{}, clientCredentials{}, "", false},
 		{"both methods", basicHeader("id", "s"), params{"client_secret": "s"}, clientCredentials{}, errInvalidRequest, false},
 		{"different ids", basicHeader("id", "s"), params{"client_id": "other"}, clientCredentials{}, errInvalidRequest, false},
-		{"bearer scheme", "Bearer abc", params{}, clientCredentials{}, errInvalidRequest, false},
+		{"bearer scheme", "Bearer abc", params{}, clientCredentials{}, errInvalidClient, true},
 		{"bad base64", "Basic !!!", params{}, clientCredentials{}, errInvalidClient, true},
 		{"no colon", "Basic " + base64.StdEncoding.EncodeToString([]byte("nocolon")), params{}, clientCredentials{}, errInvalidClient, true},
 		{"bad escape", basicHeader("%zz", "s"), params{}, clientCredentials{}, errInvalidClient, true},
