@@ -74,6 +74,9 @@ func Start() (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 	}}
 	if e.Config, err = e.env.Start(); err != nil {
+		// A failure after the processes started (e.g. a CRD the API server
+		// refuses) must not leave them running.
+		_ = e.env.Stop()
 		return nil, fmt.Errorf("start envtest: %w", err)
 	}
 	if e.Client, err = client.New(e.Config, client.Options{Scheme: e.Scheme}); err != nil {
