@@ -30,7 +30,9 @@ import (
 // and no refresh token, the user's first tokens, issued as the password grant
 // issues them once the password is checked; otherwise client_credentials.
 type TokenRequest struct {
-	Namespace, Client string
+	// Client is the client as this reconcile sees it (its status may be
+	// newer than any cache).
+	Client            *v1alpha1.OAuthClient
 	User              string
 	Scopes, Audiences []string
 	RefreshToken      string
@@ -54,7 +56,7 @@ type TokenIssuer interface {
 	IssueTokens(ctx context.Context, req TokenRequest) (*Tokens, error)
 	// RevokeRefreshToken ends the family of a refresh token that is
 	// abandoned.
-	RevokeRefreshToken(ctx context.Context, namespace, clientName, token string) error
+	RevokeRefreshToken(ctx context.Context, c *v1alpha1.OAuthClient, token string) error
 }
 
 // Keys of a token Secret.
@@ -243,7 +245,7 @@ func (r *OAuthClientReconciler) reconcileTokenSecret(ctx context.Context, c *v1a
 // family no longer works it starts a new one with the credentials the
 // operator already has (restarted is then true).
 func (r *OAuthClientReconciler) obtainTokens(ctx context.Context, c *v1alpha1.OAuthClient, ts v1alpha1.TokenSecret, refresh string) (*Tokens, bool, error) {
-	req := TokenRequest{Namespace: c.Namespace, Client: c.Name, User: ts.User, Scopes: ts.Scopes, Audiences: ts.Audiences}
+	req := TokenRequest{Client: c, User: ts.User, Scopes: ts.Scopes, Audiences: ts.Audiences}
 	if ts.User == "" || refresh == "" {
 		t, err := r.Issuer.IssueTokens(ctx, req)
 		return t, false, err
@@ -262,7 +264,7 @@ func (r *OAuthClientReconciler) obtainTokens(ctx context.Context, c *v1alpha1.OA
 // abandon revokes the refresh token family of tokens no longer kept.
 func (r *OAuthClientReconciler) abandon(ctx context.Context, c *v1alpha1.OAuthClient, s *corev1.Secret) {
 	if rt := string(s.Data[KeyRefreshToken]); rt != "" && r.Issuer != nil {
-		_ = r.Issuer.RevokeRefreshToken(ctx, c.Namespace, c.Name, rt)
+		_ = r.Issuer.RevokeRefreshToken(ctx, c, rt)
 	}
 }
 

@@ -19,13 +19,11 @@ const sourceInProcess = "in-process"
 // them (the operator vouches for the user instead of a password), or
 // client_credentials.
 func (s *Server) IssueTokens(ctx context.Context, r controllers.TokenRequest) (*controllers.Tokens, error) {
-	c, err := s.dir.ClientByName(ctx, r.Namespace, r.Client)
-	if errors.Is(err, errNotFound) {
-		return nil, &controllers.TokenRefusedError{Code: errInvalidClient, Description: "the client does not exist or is not ready"}
+	if r.Client == nil || r.Client.Status.ClientID == "" || !r.Client.DeletionTimestamp.IsZero() {
+		return nil, &controllers.TokenRefusedError{Code: errInvalidClient, Description: "the client is not ready"}
 	}
-	if err != nil {
-		return nil, err
-	}
+	// The operator vouches for the client: no secret is checked.
+	c := &clientRecord{obj: r.Client}
 	p := params{}
 	var grantType v1alpha1.GrantType
 	var g grant
@@ -58,12 +56,8 @@ func (s *Server) IssueTokens(ctx context.Context, r controllers.TokenRequest) (*
 
 // RevokeRefreshToken ends the family of a refresh token the operator no longer
 // keeps (controllers.TokenIssuer).
-func (s *Server) RevokeRefreshToken(ctx context.Context, namespace, clientName, token string) error {
-	c, err := s.dir.ClientByName(ctx, namespace, clientName)
-	if err != nil {
-		return nil // no client, no family that works
-	}
-	return s.families.revoke(ctx, namespace, token, c.obj.UID)
+func (s *Server) RevokeRefreshToken(ctx context.Context, c *v1alpha1.OAuthClient, token string) error {
+	return s.families.revoke(ctx, c.Namespace, token, c.UID)
 }
 
 // vouchedUserGrant is the password grant after the password check: the
