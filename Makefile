@@ -49,8 +49,24 @@ test: verify-generated vet setup-envtest ## Run all tests against a real kube-ap
 	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh)" go test $(TEST_FLAGS) ./...
 
 .PHONY: bench
-bench: ## Run the Go benchmarks.
-	go test -run '^$$' -bench . -benchmem ./internal/... ./tokenserver/...
+bench: ## The operator on the embedded control plane, driven by the load generator (BENCH_DURATION, BENCH_CONCURRENCY).
+	bash hack/bench.sh
+
+.PHONY: bench-go
+bench-go: setup-envtest ## Go benchmarks: JWT minting and verification, JWKS and every grant over loopback HTTP.
+	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh)" go test -run '^$$' -bench . -benchmem ./internal/... ./tokenserver/...
+
+.PHONY: demo
+demo: ## Run Tokenwarden locally: control plane, operator, samples; prints kubectl and curl commands. Ctrl-C stops it.
+	go run ./hack/demo $(DEMO_FLAGS)
+
+.PHONY: demo-check
+demo-check: ## The demo, non-interactively: run its token requests and stop.
+	go run ./hack/demo -check $(DEMO_FLAGS)
+
+.PHONY: loadgen
+loadgen: ## Drive a running token server: make loadgen LOADGEN_ARGS="-client-id ID -client-secret S"
+	go run ./hack/loadgen $(LOADGEN_ARGS)
 
 ##@ Build
 .PHONY: build

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -77,6 +79,34 @@ type familyStore struct {
 	writer client.Client
 	clock  clock.PassiveClock
 	grace  time.Duration
+	// written remembers the families this server wrote in the last few
+	// seconds. The informer cache lags behind our own writes, and a client
+	// that refreshes again right away (a retry, a chained workload) would
+	// otherwise cost a live read. Like the cache, it only feeds the fast
+	// path: the write is compare-and-swap either way.
+	written sync.Map // namespace/name → writtenFamily
+	writes  atomic.Int64
+}
+
+type writtenFamily struct {
+	secret *corev1.Secret
+	at     time.Time
+}
+
+// writtenTTL bounds how long a written family is preferred to the cache.
+const writtenTTL = 10 * time.Second
+
+func (st *familyStore) remember(s *corev1.Secret) {
+	now := time.Now()
+	st.written.Store(s.Namespace+"/"+s.Name, writtenFamily{secret: s, at: now})
+	if st.writes.Add(1)%256 == 0 {
+		st.written.Range(func(k, v any) bool {
+			if now.Sub(v.(writtenFamily).at) > writtenTTL {
+				st.written.Delete(k)
+			}
+			return true
+		})
+	}
 }
 
 func digest(secret string) string {
@@ -116,11 +146,14 @@ func parseRefreshToken(tok string) (id, secret string, ok bool) {
 	return id, secret, true
 }
 
-// create starts a family and returns its first token.
-func (st *familyStore) create(ctx context.Context, req *tokenRequest, user *userRecord, authTime time.Time) (string, error) {
-	id, err := newFamilyID()
-	if err != nil {
-		return "", err
+// create starts a family and returns its first token. id names it; empty
+// means a new random id.
+func (st *familyStore) create(ctx context.Context, req *tokenRequest, user *userRecord, authTime time.Time, id string) (string, error) {
+	var err error
+	if id == "" {
+		if id, err = newFamilyID(); err != nil {
+			return "", err
+		}
 	}
 	secret, err := newRefreshSecret()
 	if err != nil {
@@ -178,7 +211,12 @@ func (st *familyStore) get(ctx context.Context, namespace, id string, live bool)
 	var s corev1.Secret
 	err := errNotFound
 	if !live {
-		err = st.cache.Get(ctx, key, &s)
+		if w, ok := st.written.Load(key.String()); ok && time.Since(w.(writtenFamily).at) < writtenTTL {
+			w.(writtenFamily).secret.DeepCopyInto(&s)
+			err = nil
+		} else {
+			err = st.cache.Get(ctx, key, &s)
+		}
 	}
 	if live || apierrors.IsNotFound(err) {
 		err = st.live.Get(ctx, key, &s)
@@ -289,11 +327,16 @@ func (st *familyStore) update(ctx context.Context, s *corev1.Secret, f *family) 
 	}
 	u := s.DeepCopy()
 	u.Data = map[string][]byte{FamilyDataKey: raw}
-	return st.writer.Update(ctx, u)
+	if err := st.writer.Update(ctx, u); err != nil {
+		return err
+	}
+	st.remember(u)
+	return nil
 }
 
 // delete removes a family; a family already gone is fine.
 func (st *familyStore) delete(ctx context.Context, s *corev1.Secret) error {
+	st.written.Delete(s.Namespace + "/" + s.Name)
 	err := st.writer.Delete(ctx, s, client.Preconditions{UID: &s.UID})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("revoke refresh family: %w", err)
@@ -301,25 +344,34 @@ func (st *familyStore) delete(ctx context.Context, s *corev1.Secret) error {
 	return nil
 }
 
+// revokeID deletes the family id (a family already gone is fine): a second
+// use of the authorization code it came from revokes it.
+func (st *familyStore) revokeID(ctx context.Context, namespace, id string) error {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: FamilySecretPrefix + id}}
+	if err := st.writer.Delete(ctx, s); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("revoke refresh family: %w", err)
+	}
+	return nil
+}
+
 // lookup reports the family of a token when the token is its current one and
-// the family is alive (introspection).
+// the family is alive (introspection of refresh tokens, which is rare enough
+// to afford a live read).
 func (st *familyStore) lookup(ctx context.Context, namespace, tok string) (*family, error) {
 	id, secret, ok := parseRefreshToken(tok)
 	if !ok {
 		return nil, errFamilyInvalid
 	}
-	d := digest(secret)
-	for _, live := range []bool{false, true} {
-		// A miss on the cache may be a rotation it has not seen yet.
-		_, f, err := st.get(ctx, namespace, id, live)
-		if err != nil {
-			return nil, err
-		}
-		if digestEqual(d, f.Current) && !f.expired(st.clock.Now()) {
-			return f, nil
-		}
+	// Introspection must not call a superseded token active, and any local
+	// copy may lag behind another replica's rotation: read live.
+	_, f, err := st.get(ctx, namespace, id, true)
+	if err != nil {
+		return nil, err
 	}
-	return nil, errFamilyInvalid
+	if !digestEqual(digest(secret), f.Current) || f.expired(st.clock.Now()) {
+		return nil, errFamilyInvalid
+	}
+	return f, nil
 }
 
 // revoke deletes the family of a token the client owns (RFC 7009 §2.1: a

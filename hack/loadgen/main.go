@@ -73,6 +73,9 @@ type config struct {
 	allowRemote  bool
 	insecure     bool
 	maxSamples   int
+	// serverPID, when set, is the token server's process: its CPU time
+	// during each scenario is reported (Linux /proc).
+	serverPID int
 }
 
 func main() {
@@ -153,6 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON instead of a table")
 	fs.BoolVar(&cfg.allowRemote, "allow-remote", false, "allow a -url whose host is not a loopback address")
+	fs.IntVar(&cfg.serverPID, "server-pid", 0, "pid of the token server process on this machine: report its CPU time per request and requests/s per server core (Linux)")
 	fs.BoolVar(&cfg.insecure, "insecure", false, "skip TLS certificate verification (https with a self-signed certificate)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: loadgen [flags]\n\nDrives a Tokenwarden token server and prints requests/s, latency percentiles and errors per scenario.\n\nFlags:")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -669,5 +670,29 @@ func TestErrorKinds(t *testing.T) {
 	}
 	if got := kindOf(&url.Error{Op: "Post", URL: "http://127.0.0.1:1", Err: context.DeadlineExceeded}); got != "timeout" {
 		t.Fatalf("kindOf deadline = %q", got)
+	}
+}
+
+func TestProcessCPUOfThisProcess(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	before, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	after, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < 30*time.Millisecond {
+		t.Fatalf("100 ms of busy loop measured as %v of CPU", after-before)
+	}
+	if d, err := processCPU(0); d != 0 || err != nil {
+		t.Fatalf("pid 0: %v %v", d, err)
 	}
 }

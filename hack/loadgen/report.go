@@ -37,6 +37,10 @@ func writeTable(w io.Writer, rep *Report) {
 		if s.SetupErrors > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d failed worker setups (%s)", s.Name, s.SetupErrors, kindSummary(s.SetupKinds)))
 		}
+		if s.ServerCPU > 0 {
+			notes = append(notes, fmt.Sprintf("%s: server CPU %.0f µs per request, %.0f requests/s per server core", s.Name,
+				float64(s.ServerCPU.Microseconds())/float64(max(s.Requests, 1)), s.PerServerCore()))
+		}
 		if s.Reseeds > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d refresh chains restarted with a password grant after a failed refresh", s.Name, s.Reseeds))
 		}
@@ -97,6 +101,8 @@ type jsonScenario struct {
 	ElapsedSeconds    float64     `json:"elapsed_seconds"`
 	RequestsPerSecond float64     `json:"requests_per_second"`
 	LatencyMS         jsonLatency `json:"latency_ms"`
+	ServerCPUSeconds  float64     `json:"server_cpu_seconds,omitempty"`
+	PerServerCore     float64     `json:"requests_per_server_core_second,omitempty"`
 }
 
 type jsonLatency struct {
@@ -121,6 +127,7 @@ func toJSON(rep *Report) jsonReport {
 			ElapsedSeconds: s.Elapsed.Seconds(), RequestsPerSecond: s.RequestsPerSecond(),
 			LatencyMS: jsonLatency{P50: msFloat(l.P50), P90: msFloat(l.P90), P99: msFloat(l.P99), Max: msFloat(l.Max),
 				Min: msFloat(l.Min), Mean: msFloat(l.Mean), Samples: l.Samples, Exact: l.Exact},
+			ServerCPUSeconds: s.ServerCPU.Seconds(), PerServerCore: s.PerServerCore(),
 		})
 	}
 	return out

@@ -53,6 +53,17 @@ type ScenarioResult struct {
 	Reseeds int
 	Elapsed time.Duration
 	Latency Latency
+	// ServerCPU is the CPU time the -server-pid process used during the
+	// timed part, 0 when not measured.
+	ServerCPU time.Duration
+}
+
+// PerServerCore is requests per second of server CPU time.
+func (s ScenarioResult) PerServerCore() float64 {
+	if s.ServerCPU <= 0 {
+		return 0
+	}
+	return float64(s.Requests) / s.ServerCPU.Seconds()
 }
 
 // RequestsPerSecond is completed requests (successful or not) per second.
@@ -387,6 +398,7 @@ func runScenario(ctx context.Context, t *target, scenario string) (ScenarioResul
 	wg.Wait()
 
 	var claimed atomic.Int64
+	cpu0, cpuErr := processCPU(cfg.serverPID)
 	start := time.Now()
 	var deadline time.Time
 	if cfg.duration > 0 {
@@ -430,6 +442,9 @@ func runScenario(ctx context.Context, t *target, scenario string) (ScenarioResul
 	elapsed := time.Since(start)
 
 	res := ScenarioResult{Name: scenario, Elapsed: elapsed}
+	if cpu1, err := processCPU(cfg.serverPID); err == nil && cpuErr == nil {
+		res.ServerCPU = cpu1 - cpu0
+	}
 	recs := make([]*recorder, len(workers))
 	setup := map[string]int{}
 	for i, w := range workers {
@@ -448,4 +463,32 @@ func runScenario(ctx context.Context, t *target, scenario string) (ScenarioResul
 	}
 	_, _, res.SetupKinds, _ = merge([]*recorder{setupRec})
 	return res, nil
+}
+
+// processCPU is the user+system CPU time of pid from /proc (clock ticks of
+// 1/100 s, the Linux USER_HZ); 0 and no error when pid is 0.
+func processCPU(pid int) (time.Duration, error) {
+	if pid == 0 {
+		return 0, nil
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may
+	// contain spaces: state is field 3, utime 14, stime 15.
+	rest := string(b)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
