@@ -21,6 +21,13 @@ type issueOptions struct {
 	refreshToken string
 	authTime     time.Time
 	nonce        string
+	// familyID and jti, when set, name the refresh family and the access
+	// token before they exist: the authorization_code grant records them
+	// with the code, so a second use of the code can revoke them.
+	familyID, jti string
+	// noRefresh: the implicit flow never issues a refresh token (RFC 6749
+	// §4.2.2).
+	noRefresh bool
 }
 
 // issue mints the tokens of a successful grant: always an access token; an
@@ -45,7 +52,7 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *userRecord,
 	}
 	access, err := jwt.MintAccessToken(set, s.opts.AccessTokenAlg, jwt.AccessClaims{
 		Issuer: s.opts.Issuer, Subject: subject, Audience: req.audience, ClientID: c.Status.ClientID,
-		Scope: strings.Join(req.scopes, " "), IssuedAt: req.now, TTL: ttl, Extra: extra,
+		Scope: strings.Join(req.scopes, " "), JTI: o.jti, IssuedAt: req.now, TTL: ttl, Extra: extra,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mint access token: %w", err)
@@ -60,8 +67,8 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *userRecord,
 			return nil, err
 		}
 	}
-	if res.refreshToken == "" && c.HasGrant(v1alpha1.GrantRefreshToken) && (!openID || slices.Contains(req.scopes, scopeOfflineAccess)) {
-		if res.refreshToken, err = s.families.create(ctx, req, user, o.authTime); err != nil {
+	if res.refreshToken == "" && !o.noRefresh && c.HasGrant(v1alpha1.GrantRefreshToken) && (!openID || slices.Contains(req.scopes, scopeOfflineAccess)) {
+		if res.refreshToken, err = s.families.create(ctx, req, user, o.authTime, o.familyID); err != nil {
 			return nil, err
 		}
 	}
