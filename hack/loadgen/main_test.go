@@ -681,18 +681,30 @@ func TestProcessCPUOfThisProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(100 * time.Millisecond)
-	for x := 0; time.Now().Before(deadline); x++ {
-		_ = x * x
+	// Spin until the measured CPU time moves by 50 ms; on a busy machine
+	// that takes longer in wall time, never forever.
+	deadline := time.Now().Add(20 * time.Second)
+	x := 0
+	for {
+		for i := 0; i < 1_000_000; i++ {
+			x += i * i
+		}
+		after, err := processCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after-before >= 50*time.Millisecond {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("20 s of spinning measured as %v of CPU", after-before)
+		}
 	}
-	after, err := processCPU(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after-before < 30*time.Millisecond {
-		t.Fatalf("100 ms of busy loop measured as %v of CPU", after-before)
-	}
+	_ = x
 	if d, err := processCPU(0); d != 0 || err != nil {
 		t.Fatalf("pid 0: %v %v", d, err)
+	}
+	if _, err := processCPU(1 << 30); err == nil {
+		t.Fatal("no error for a pid that does not exist")
 	}
 }
