@@ -16,11 +16,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/controllers"
@@ -36,6 +38,7 @@ func main() {
 	ttl := flag.Duration("ttl", 2*time.Minute, "access token lifetime")
 	duration := flag.Duration("duration", 10*time.Minute, "how long to watch after every Secret exists")
 	flag.Parse()
+	ctrllog.SetLogger(logr.Discard())
 	if err := run(*secrets, *perClient, *ttl, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "tokenscale:", err)
 		os.Exit(1)
