@@ -3,7 +3,6 @@ package controllers_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -52,14 +51,7 @@ func TestMain(m *testing.M) {
 			cancel()
 			return nil, err
 		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := mgr.Start(ctx); err != nil {
-				fmt.Fprintln(os.Stderr, "manager:", err)
-			}
-		}()
-		return func() { cancel(); <-done }, nil
+		return testenv.RunManager(ctx, cancel, mgr), nil
 	})
 }
 

@@ -118,17 +118,7 @@ func rqWantBasicChallenge(t *testing.T, r response) {
 
 func rqRequest(t *testing.T, method, path, contentType string, body io.Reader, header ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, issuer+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	return do(t, req)
+	return send(t, method, path, contentType, body, header...)
 }
 
 // rqSuffix makes a name unique per test from the fixture's namespace.

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -62,13 +61,7 @@ func TestMain(m *testing.M) {
 			cancel()
 			return nil, err
 		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := mgr.Start(ctx); err != nil {
-				fmt.Fprintln(os.Stderr, "manager:", err)
-			}
-		}()
+		stop := testenv.RunManager(ctx, cancel, mgr)
 		// Wait until the keys exist and the server answers.
 		deadline := time.Now().Add(60 * time.Second)
 		for {
@@ -80,12 +73,12 @@ func TestMain(m *testing.M) {
 				}
 			}
 			if time.Now().After(deadline) {
-				cancel()
+				stop()
 				return nil, fmt.Errorf("token server did not become ready")
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		return func() { cancel(); <-done }, nil
+		return stop, nil
 	})
 }
 
@@ -186,7 +179,13 @@ type response struct {
 
 func post(t testing.TB, path, contentType, body string, header ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, issuer+path, strings.NewReader(body))
+	return send(t, http.MethodPost, path, contentType, strings.NewReader(body), header...)
+}
+
+// send makes a request to the suite's token server; header is key, value, ...
+func send(t testing.TB, method, path, contentType string, body io.Reader, header ...string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, issuer+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	clocktesting "k8s.io/utils/clock/testing"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -293,25 +294,9 @@ func TestParseHashAcceptedIsVerifiable(t *testing.T) {
 
 // ---- Cache -----------------------------------------------------------------
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newFakeClock is the clock the tests step by hand.
+func newFakeClock() *clocktesting.FakeClock {
+	return clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // countingCache returns a cache whose verifier is VerifyHash (or fn) wrapped
@@ -565,13 +550,13 @@ func TestCacheTTL(t *testing.T) {
 	h := bcryptHash(t, "pw")
 
 	mustVerify(t, c, "u", "1", h, "pw", true) // expires at t0+ttl
-	clk.Advance(ttl - time.Nanosecond)
+	clk.Step(ttl - time.Nanosecond)
 	mustVerify(t, c, "u", "1", h, "pw", true)
 	if calls.Load() != 1 {
 		t.Fatalf("just before TTL: %d verifications, want 1 (hit)", calls.Load())
 	}
 	// A hit does not extend the lifetime.
-	clk.Advance(time.Nanosecond)
+	clk.Step(time.Nanosecond)
 	mustVerify(t, c, "u", "1", h, "pw", true)
 	if calls.Load() != 2 {
 		t.Fatalf("at TTL: %d verifications, want 2 (expired)", calls.Load())
@@ -580,12 +565,12 @@ func TestCacheTTL(t *testing.T) {
 		t.Fatalf("after re-verification: %d entries, want 1", c.lenForTest())
 	}
 	// Re-verified entry lives for a fresh TTL from now.
-	clk.Advance(ttl - time.Second)
+	clk.Step(ttl - time.Second)
 	mustVerify(t, c, "u", "1", h, "pw", true)
 	if calls.Load() != 2 {
 		t.Fatalf("within new TTL: %d verifications, want 2", calls.Load())
 	}
-	clk.Advance(time.Second)
+	clk.Step(time.Second)
 	mustVerify(t, c, "u", "1", h, "pw", true)
 	if calls.Load() != 3 {
 		t.Fatalf("after new TTL: %d verifications, want 3", calls.Load())
@@ -593,7 +578,7 @@ func TestCacheTTL(t *testing.T) {
 
 	// An expired entry followed by a wrong password: the stale entry is
 	// dropped and nothing is added.
-	clk.Advance(ttl)
+	clk.Step(ttl)
 	mustVerify(t, c, "u", "1", h, "wrong", false)
 	mustVerify(t, c, "u", "1", h, "pw", true) // expired: verify again
 	if calls.Load() != 5 {
@@ -605,7 +590,7 @@ func TestCacheExpiredEntryRemovedOnLookup(t *testing.T) {
 	clk := newFakeClock()
 	c, _ := countingCache(10, time.Minute, clk.Now, func(h, p string) (bool, error) { return p == "pw", nil })
 	mustVerify(t, c, "u", "1", "h", "pw", true)
-	clk.Advance(time.Minute)
+	clk.Step(time.Minute)
 	// Expired lookup with a verification that now fails: entry must be gone.
 	c.verify = func(h, p string) (bool, error) { return false, nil }
 	mustVerify(t, c, "u", "1", "h", "pw", false)
@@ -697,7 +682,7 @@ func TestCacheConcurrent(t *testing.T) {
 					errs <- fmt.Sprintf("%s wrong password: %v, %v", u.uid, ok, err)
 				}
 				if r%5 == 0 {
-					clk.Advance(time.Millisecond)
+					clk.Step(time.Millisecond)
 				}
 			}
 		}(g)

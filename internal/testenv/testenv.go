@@ -7,6 +7,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"context"
 	"fmt"
@@ -130,4 +131,17 @@ func (e *Env) Namespace(t testing.TB) string {
 		t.Fatalf("create namespace: %v", err)
 	}
 	return ns.Name
+}
+
+// RunManager starts mgr in the background. stop cancels its context and waits
+// until it has stopped.
+func RunManager(ctx context.Context, cancel context.CancelFunc, mgr manager.Manager) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+		}
+	}()
+	return func() { cancel(); <-done }
 }

@@ -2,30 +2,15 @@ package throttle
 
 import (
 	"fmt"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sync"
 	"testing"
 	"time"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newFakeClock is the clock the tests step by hand.
+func newFakeClock() *clocktesting.FakeClock {
+	return clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 func wantAllowed(t *testing.T, l *Limiter, key string) {
@@ -94,15 +79,15 @@ func TestLimiterBlocksAfterMaxFailuresAndRecovers(t *testing.T) {
 	wantAllowed(t, l, "alice")
 	l.Fail("alice") // t0
 	wantAllowed(t, l, "alice")
-	clk.Advance(time.Minute)
+	clk.Step(time.Minute)
 	l.Fail("alice") // t0+1m
 	wantAllowed(t, l, "alice")
-	clk.Advance(time.Minute)
+	clk.Step(time.Minute)
 	l.Fail("alice") // t0+2m: third failure blocks
 
 	// Allowed again when the oldest of the 3 failures (t0) ages out at t0+5m.
 	wantBlocked(t, l, "alice", 3*time.Minute)
-	clk.Advance(time.Minute)
+	clk.Step(time.Minute)
 	wantBlocked(t, l, "alice", 2*time.Minute)
 
 	// Refused attempts do not extend the block.
@@ -111,20 +96,20 @@ func TestLimiterBlocksAfterMaxFailuresAndRecovers(t *testing.T) {
 	}
 	wantBlocked(t, l, "alice", 2*time.Minute)
 
-	clk.Advance(2*time.Minute - time.Nanosecond)
+	clk.Step(2*time.Minute - time.Nanosecond)
 	wantBlocked(t, l, "alice", time.Nanosecond)
-	clk.Advance(time.Nanosecond) // exactly t0+window
+	clk.Step(time.Nanosecond) // exactly t0+window
 	wantAllowed(t, l, "alice")
 
 	// Two failures (t0+1m, t0+2m) still count: one more blocks again, until
 	// t0+1m ages out.
 	l.Fail("alice") // t0+5m
 	wantBlocked(t, l, "alice", time.Minute)
-	clk.Advance(time.Minute)
+	clk.Step(time.Minute)
 	wantAllowed(t, l, "alice")
 
 	// After a full window without failures, the whole budget is back.
-	clk.Advance(window)
+	clk.Step(window)
 	for i := 0; i < 2; i++ {
 		l.Fail("alice")
 		wantAllowed(t, l, "alice")
@@ -139,7 +124,7 @@ func TestLimiterMaxFailuresOne(t *testing.T) {
 	wantAllowed(t, l, "k")
 	l.Fail("k")
 	wantBlocked(t, l, "k", time.Minute)
-	clk.Advance(time.Minute)
+	clk.Step(time.Minute)
 	wantAllowed(t, l, "k")
 }
 
@@ -154,7 +139,7 @@ func TestLimiterNeverLocksOut(t *testing.T) {
 	// Hammer: a failure every 10 s for an hour, regardless of Allow.
 	for i := 0; i < 360; i++ {
 		l.Fail("mallory")
-		clk.Advance(10 * time.Second)
+		clk.Step(10 * time.Second)
 		if f, _ := l.stored("mallory"); len(f) > 4 {
 			t.Fatalf("%d timestamps stored for one key, want at most MaxFailures=4", len(f))
 		}
@@ -163,11 +148,11 @@ func TestLimiterNeverLocksOut(t *testing.T) {
 	if ok || retry <= 0 || retry > window {
 		t.Fatalf("after hammering: Allow = %v, %v; want blocked with retry in (0, %v]", ok, retry, window)
 	}
-	clk.Advance(retry - time.Nanosecond)
+	clk.Step(retry - time.Nanosecond)
 	if ok, _ := l.Allow("mallory"); ok {
 		t.Fatal("allowed before the announced retry-after")
 	}
-	clk.Advance(time.Nanosecond)
+	clk.Step(time.Nanosecond)
 	wantAllowed(t, l, "mallory")
 
 	// A well-behaved guesser (fails only when allowed) gets MaxFailures
@@ -182,7 +167,7 @@ func TestLimiterNeverLocksOut(t *testing.T) {
 		} else if retry <= 0 || retry > window {
 			t.Fatalf("retry %v out of (0, %v]", retry, window)
 		}
-		clk.Advance(5 * time.Second)
+		clk.Step(5 * time.Second)
 	}
 	if want := 4 * minutes / 5; attempts < want || attempts > want+4 {
 		t.Errorf("%d attempts in %d minutes, want about %d (4 per 5-minute window)", attempts, minutes, want)
@@ -285,7 +270,7 @@ func TestLimiterBoundedByMaxKeys(t *testing.T) {
 			for i := 0; i < 5000; i++ {
 				l.Fail(fmt.Sprintf("key-%d", i))
 				if i%500 == 0 {
-					clk.Advance(time.Second)
+					clk.Step(time.Second)
 				}
 			}
 			if got := l.Len(); got > limit || got < limit*3/4 {
@@ -312,7 +297,7 @@ func TestLimiterEviction(t *testing.T) {
 	k := sameShardKeys(t, l, "u", 5)
 
 	l.Fail(k[0]) // t0, will expire
-	clk.Advance(5 * time.Minute)
+	clk.Step(5 * time.Minute)
 	l.Fail(k[1]) // t0+5m, blocked
 	l.Fail(k[1])
 	if got := l.Len(); got != 2 {
@@ -320,7 +305,7 @@ func TestLimiterEviction(t *testing.T) {
 	}
 
 	// t0+11m: k0 expired, k1 still blocked. A new key evicts k0, not k1.
-	clk.Advance(6 * time.Minute)
+	clk.Step(6 * time.Minute)
 	l.Fail(k[2])
 	if _, ok := l.stored(k[0]); ok {
 		t.Error("expired key k0 was not evicted")
@@ -335,7 +320,7 @@ func TestLimiterEviction(t *testing.T) {
 
 	// t0+12m: both k1 (last failure t0+5m) and k2 (t0+11m) live. A new key
 	// evicts the stalest, k1.
-	clk.Advance(time.Minute)
+	clk.Step(time.Minute)
 	l.Fail(k[3])
 	if _, ok := l.stored(k[1]); ok {
 		t.Error("stalest key k1 was not evicted")
@@ -421,11 +406,11 @@ func TestThrottleCheck(t *testing.T) {
 
 	// Both over: the longer retry wins.
 	th.Failed("carol", "10.0.0.1")
-	clk.Advance(time.Minute)
+	clk.Step(time.Minute)
 	if ok, retry := th.Check("alice", "10.0.0.9"); ok || retry != 9*time.Minute {
 		t.Errorf("Check(alice, 10.0.0.9) = %v, %v; want false, 9m (the source's)", ok, retry)
 	}
-	clk.Advance(time.Minute) // alice's block ends, the source's does not
+	clk.Step(time.Minute) // alice's block ends, the source's does not
 	if ok, _ := th.Check("alice", "10.0.0.1"); !ok {
 		t.Error("alice still blocked after the user window")
 	}
@@ -508,7 +493,7 @@ func TestLimiterConcurrent(t *testing.T) {
 				}
 				if i%50 == 0 {
 					_ = l.Len()
-					clk.Advance(time.Millisecond)
+					clk.Step(time.Millisecond)
 				}
 			}
 		}(g)
