@@ -47,3 +47,26 @@ func TestReadmeMakeTargetsExist(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerfileBuildsLikeMake keeps the image build on the flags `make build`
+// uses.
+func TestDockerfileBuildsLikeMake(t *testing.T) {
+	makefile, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dockerfile, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^GO_BUILD_FLAGS \?= (.+)$`).FindSubmatch(makefile)
+	if m == nil {
+		t.Fatal("no GO_BUILD_FLAGS in the Makefile")
+	}
+	if !strings.Contains(string(dockerfile), "CGO_ENABLED=0") || !strings.Contains(string(dockerfile), "go build "+string(m[1])) {
+		t.Errorf("the Dockerfile does not build with CGO_ENABLED=0 and %s", m[1])
+	}
+	if !strings.Contains(string(dockerfile), "distroless/static:nonroot") {
+		t.Error("the image is not distroless static non-root")
+	}
+}
