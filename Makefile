@@ -44,8 +44,12 @@ vet: ## go vet.
 setup-envtest: ## Provide kube-apiserver and etcd for envtest (builds them when they cannot be downloaded).
 	@bash hack/setup-envtest.sh >/dev/null
 
+.PHONY: setup-chromium
+setup-chromium: ## Install Debian's Chromium for the browser tests when it is missing.
+	@bash hack/setup-chromium.sh
+
 .PHONY: test
-test: verify-generated vet setup-envtest ## Run all tests against a real kube-apiserver (envtest).
+test: verify-generated vet setup-envtest setup-chromium ## Run all tests against a real kube-apiserver (envtest) and a headless Chromium.
 	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh)" go test $(TEST_FLAGS) ./...
 
 .PHONY: bench

@@ -27,22 +27,35 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 )
 
-// storedKeys reads the key Secret and the JWKS ConfigMap of ns.
+// storedKeys reads the key Secret and the JWKS ConfigMap of ns once they
+// agree: the ConfigMap is written after the Secret, and another writer may
+// move both on in between.
 func storedKeys(t *testing.T, ns string) ([]keys.Key, *corev1.Secret, string) {
 	t.Helper()
 	ctx := context.Background()
+	var ks []keys.Key
 	var s corev1.Secret
-	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: keys.SecretName}, &s); err != nil {
-		t.Fatalf("get key secret: %v", err)
-	}
-	ks, err := keys.Decode(s.Data[keys.SecretDataKey])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cm corev1.ConfigMap
-	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: keys.ConfigMapName}, &cm); err != nil {
-		t.Fatalf("get JWKS configmap: %v", err)
-	}
+	eventually(t, func() error {
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: keys.SecretName}, &s); err != nil {
+			return err
+		}
+		var err error
+		if ks, err = keys.Decode(s.Data[keys.SecretDataKey]); err != nil {
+			return err
+		}
+		want, err := keys.NewSet(ks)
+		if err != nil {
+			return err
+		}
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: keys.ConfigMapName}, &cm); err != nil {
+			return err
+		}
+		if cm.Data[keys.ConfigMapKey] != string(want.JWKS()) {
+			return fmt.Errorf("the JWKS ConfigMap does not publish the keys of the Secret yet")
+		}
+		return nil
+	}).Should(gomega.Succeed())
 	return ks, &s, cm.Data[keys.ConfigMapKey]
 }
 

@@ -22,8 +22,9 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=delete
 
 // Collector removes what the token server no longer needs: refresh families
-// that expired or whose client or user is gone or disabled, and revocation
-// records of access tokens that have expired. Owner references already let
+// that expired or whose client or user is gone or disabled, revocation
+// records of access tokens that have expired, and authorization-code records
+// past their expiry and retention. Owner references already let
 // the cluster's garbage collector remove the families of a deleted user; the
 // collector covers everything else, and clusters without a garbage collector.
 // It runs on the leader only.
@@ -41,7 +42,7 @@ type Collector struct {
 
 // CollectStats counts what one collection removed.
 type CollectStats struct {
-	ExpiredFamilies, OrphanedFamilies, ExpiredRevocations int
+	ExpiredFamilies, OrphanedFamilies, ExpiredRevocations, ExpiredCodes int
 }
 
 // Start runs a collection at start and then every Interval.
@@ -56,7 +57,7 @@ func (c *Collector) Start(ctx context.Context) error {
 		if st, err := c.Collect(ctx); err != nil {
 			c.Log.Error(err, "collection failed; retrying at the next interval")
 		} else if st != (CollectStats{}) {
-			c.Log.Info("collected", "expiredFamilies", st.ExpiredFamilies, "orphanedFamilies", st.OrphanedFamilies, "expiredRevocations", st.ExpiredRevocations)
+			c.Log.Info("collected", "expiredFamilies", st.ExpiredFamilies, "orphanedFamilies", st.OrphanedFamilies, "expiredRevocations", st.ExpiredRevocations, "expiredCodes", st.ExpiredCodes)
 		}
 		select {
 		case <-ctx.Done():
@@ -134,7 +135,33 @@ func (c *Collector) Collect(ctx context.Context) (CollectStats, error) {
 		st.ExpiredRevocations++
 		collected.WithLabelValues("revocation", "expired").Inc()
 	}
-	return st, nil
+	n, err := c.collectCodes(ctx, now)
+	st.ExpiredCodes = n
+	return st, err
+}
+
+// collectCodes removes authorization-code records once their code has
+// expired and the retention for recognising a second use has passed. An
+// unreadable record is removed too: no code can be redeemed against it.
+func (c *Collector) collectCodes(ctx context.Context, now time.Time) (int, error) {
+	var codes corev1.SecretList
+	if err := c.Reader.List(ctx, &codes, client.MatchingLabels{credentials.LabelKind: KindAuthorizationCode}); err != nil {
+		return 0, fmt.Errorf("list authorization codes: %w", err)
+	}
+	n := 0
+	for i := range codes.Items {
+		s := &codes.Items[i]
+		var rec authCode
+		if json.Unmarshal(s.Data[CodeDataKey], &rec) == nil && now.Before(rec.ExpiresAt.Add(CodeRetention)) {
+			continue
+		}
+		if err := c.Writer.Delete(ctx, s, client.Preconditions{UID: &s.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return n, fmt.Errorf("delete authorization code %s/%s: %w", s.Namespace, s.Name, err)
+		}
+		n++
+		collected.WithLabelValues("authorization-code", "expired").Inc()
+	}
+	return n, nil
 }
 
 // revocationLeeway outlasts the verification leeway of expiry checks.
@@ -179,7 +206,7 @@ func (o *owners) alive(f *family) bool {
 }
 
 var collected = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "tokenwarden_collected_total", Help: "Records removed by the collector, by kind (refresh-family, revocation) and reason.",
+	Name: "tokenwarden_collected_total", Help: "Records removed by the collector, by kind (refresh-family, revocation, authorization-code) and reason.",
 }, []string{"kind", "reason"})
 
 func init() { ctrlmetrics.Registry.MustRegister(collected) }

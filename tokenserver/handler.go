@@ -25,6 +25,8 @@ type Server struct {
 	dir       Directory
 	keys      KeySource
 	families  *familyStore
+	codes     *codeStore
+	macKeys   macKeyCache
 	revoked   *revokedTokens
 	throttle  *throttle.Throttle
 	passwords *password.Cache
@@ -50,6 +52,7 @@ func New(o Options, cl Cluster, ks KeySource) *Server {
 		opts: o, keys: ks, log: o.Log.WithName("tokenserver"),
 		dir:       &cacheDirectory{reader: cl.Cache},
 		families:  &familyStore{cache: cl.Cache, live: cl.Live, writer: cl.Writer, clock: o.Clock, grace: o.RefreshGrace},
+		codes:     &codeStore{cache: cl.Cache, live: cl.Live, writer: cl.Writer},
 		revoked:   &revokedTokens{cache: cl.Cache, writer: cl.Writer, namespace: o.Namespace},
 		throttle:  throttle.NewThrottle(o.UserThrottle, o.SourceThrottle, o.Clock.Now),
 		passwords: password.NewCache(10000, 10*time.Minute, o.Clock.Now),
@@ -59,6 +62,7 @@ func New(o Options, cl Cluster, ks KeySource) *Server {
 		v1alpha1.GrantClientCredentials: clientCredentialsGrant{s},
 		v1alpha1.GrantPassword:          passwordGrant{s},
 		v1alpha1.GrantRefreshToken:      refreshTokenGrant{s},
+		v1alpha1.GrantAuthorizationCode: authorizationCodeGrant{s},
 	}
 	s.handler = s.routes()
 	return s
@@ -76,6 +80,8 @@ func (s *Server) routes() http.Handler {
 		}
 	}
 	mux.Handle("/clients/{namespace}/{name}/token", s.serveToken(route{}))
+	mux.HandleFunc("/oauth/authorize", s.serveAuthorize)
+	mux.HandleFunc("/oauth/login", s.serveLogin)
 	mux.HandleFunc("/oauth/introspect", s.serveIntrospect)
 	mux.HandleFunc("/oauth/revoke", s.serveRevoke)
 	mux.HandleFunc("/userinfo", s.serveUserinfo)

@@ -1,0 +1,261 @@
+package tokenserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// serveAuthorize is the authorization endpoint (RFC 6749 §3.1), GET or POST
+// (OpenID Connect Core §3.1.2.1). A browser with a usable session gets its
+// answer at once; otherwise the login page.
+func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+	var v url.Values
+	switch r.Method {
+	case http.MethodGet:
+		v = r.URL.Query()
+	case http.MethodPost:
+		var ok bool
+		if v, ok = s.formValues(w, r); !ok {
+			return
+		}
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		s.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed.")
+		return
+	}
+	ar, err := s.parseAuthorize(r.Context(), v)
+	if err != nil {
+		s.authorizeFailed(w, r, ar, err)
+		return
+	}
+	now := s.opts.Clock.Now()
+	user, authTime, err := s.sessionUser(r, ar, now)
+	if err != nil {
+		s.authorizeFailed(w, r, ar, err)
+		return
+	}
+	if user != nil {
+		s.complete(w, r, ar, user, authTime)
+		return
+	}
+	if slices.Contains(ar.prompt, "none") {
+		s.redirectError(w, r, ar, newError(http.StatusBadRequest, "login_required", "the user is not signed in"))
+		return
+	}
+	s.loginPage(w, r, ar, "", "")
+}
+
+// sessionUser is the signed-in user of the browser when the session may
+// answer this request: same namespace as the client, the user still exists
+// and is enabled, and neither prompt=login nor max_age asks for a new
+// sign-in.
+func (s *Server) sessionUser(r *http.Request, ar *authorizeRequest, now time.Time) (*userRecord, time.Time, error) {
+	sess := s.readSession(r, now)
+	if sess == nil || sess.Namespace != ar.client.obj.Namespace || slices.Contains(ar.prompt, "login") {
+		return nil, time.Time{}, nil
+	}
+	authTime := time.Unix(sess.AuthTime, 0)
+	if ar.maxAge >= 0 && now.Sub(authTime) > time.Duration(ar.maxAge)*time.Second {
+		return nil, time.Time{}, nil
+	}
+	u, err := s.dir.UserByUID(r.Context(), sess.Namespace, sess.UserUID)
+	if errors.Is(err, errNotFound) || (err == nil && u.obj.Spec.Disabled) {
+		return nil, time.Time{}, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return u, authTime, nil
+}
+
+// serveLogin is POST /oauth/login, the login form's submission.
+func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed.")
+		return
+	}
+	form, ok := s.formValues(w, r)
+	if !ok {
+		return
+	}
+	carried := url.Values{}
+	for _, k := range carriedParams {
+		if x := form.Get(k); x != "" {
+			carried.Set(k, x)
+		}
+	}
+	now := s.opts.Clock.Now()
+	key, err := s.macKey()
+	if err != nil {
+		s.authorizeFailed(w, r, nil, err)
+		return
+	}
+	cookie, _ := r.Cookie(s.cookieName(csrfCookie))
+	if cookie == nil || !checkCSRF(key, cookie.Value, carried.Encode(), form.Get("csrf_token"), now) {
+		s.errorPage(w, http.StatusForbidden, "This sign-in form has expired or was not sent from this browser. Go back to the application and sign in again.")
+		return
+	}
+	ar, err := s.parseAuthorize(r.Context(), carried)
+	if err != nil {
+		s.authorizeFailed(w, r, ar, err)
+		return
+	}
+	username, pw := form.Get("username"), form.Get("password")
+	if username == "" || pw == "" {
+		s.loginPage(w, r, ar, username, "Enter your username and password.")
+		return
+	}
+	user, err := s.authenticateUser(r.Context(), ar.client.obj.Namespace, username, pw, sourceAddr(r))
+	var oe *oauthError
+	if errors.As(err, &oe) {
+		s.loginPage(w, r, ar, username, loginMessage(oe))
+		return
+	}
+	if err != nil {
+		s.authorizeFailed(w, r, ar, err)
+		return
+	}
+	authTime := now.Truncate(time.Second)
+	if err := s.writeSession(w, session{Namespace: user.obj.Namespace, UserUID: user.obj.UID, AuthTime: authTime.Unix(), Expires: now.Add(sessionTTL).Unix()}); err != nil {
+		s.authorizeFailed(w, r, ar, err)
+		return
+	}
+	s.clearCookie(w, csrfCookie)
+	s.complete(w, r, ar, user, authTime)
+}
+
+// loginMessage is what the login page says about a failed sign-in: the
+// same for an unknown user and a wrong password.
+func loginMessage(e *oauthError) string {
+	d := e.Description
+	if d == "" || d == "the username or password is wrong" {
+		return "The username or password is incorrect."
+	}
+	return strings.ToUpper(d[:1]) + d[1:] + "."
+}
+
+// loginPage renders the form with a CSRF token bound to this browser's CSRF
+// cookie (kept when present, so two open tabs both work) and to the request.
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, username, message string) {
+	key, err := s.macKey()
+	if err != nil {
+		s.authorizeFailed(w, r, nil, err)
+		return
+	}
+	var nonce string
+	if c, err := r.Cookie(s.cookieName(csrfCookie)); err == nil && len(c.Value) == 43 {
+		nonce = c.Value
+	} else {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		nonce = base64.RawURLEncoding.EncodeToString(b)
+	}
+	now := s.opts.Clock.Now()
+	s.setCookie(w, csrfCookie, nonce, loginFormTTL)
+	if username == "" {
+		username = ar.loginHint
+	}
+	name := ar.client.obj.Spec.DisplayName
+	if name == "" {
+		name = ar.client.obj.Name
+	}
+	d := loginData{ClientName: name, Username: username, Error: message, CSRF: csrfToken(key, nonce, ar.carried.Encode(), now.Add(loginFormTTL))}
+	for _, k := range carriedParams {
+		if x := ar.carried.Get(k); x != "" {
+			d.Hidden = append(d.Hidden, hiddenField{Name: k, Value: x})
+		}
+	}
+	s.renderPage(w, http.StatusOK, loginTemplate, d, redirectOrigin(ar.redirectURI))
+}
+
+// complete answers an authorization request for a signed-in user: a code
+// (RFC 6749 §4.1.2) or, for implicit, tokens in the fragment (§4.2.2).
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, user *userRecord, authTime time.Time) {
+	var v url.Values
+	var err error
+	if ar.code {
+		v, err = s.issueCode(r.Context(), ar, user, authTime)
+	} else {
+		v, err = s.issueImplicit(r.Context(), r, ar, user, authTime)
+	}
+	if err != nil {
+		s.authorizeFailed(w, r, ar, err)
+		return
+	}
+	s.redirect(w, r, ar, v)
+}
+
+func (s *Server) issueCode(ctx context.Context, ar *authorizeRequest, user *userRecord, authTime time.Time) (url.Values, error) {
+	c := ar.client.obj
+	rec := &authCode{
+		ClientUID: c.UID, UserUID: user.obj.UID, RedirectURI: ar.redirectURI, RedirectURIGiven: ar.given,
+		Scopes: ar.scopes, Nonce: ar.nonce, Challenge: ar.challenge, ChallengeMethod: ar.method,
+		AuthTime: authTime.UTC(), ExpiresAt: s.opts.Clock.Now().Add(codeTTL).UTC(),
+	}
+	code, err := s.codes.create(ctx, c.Namespace, user, rec)
+	if err != nil {
+		return nil, err
+	}
+	return url.Values{"code": {code}}, nil
+}
+
+// issueImplicit mints the tokens of the implicit flow, which RFC 9700 §2.1.2
+// deprecates; it is opt-in per client. Never a refresh token (RFC 6749
+// §4.2.2); an id_token returned with an access token carries at_hash.
+func (s *Server) issueImplicit(ctx context.Context, r *http.Request, ar *authorizeRequest, user *userRecord, authTime time.Time) (url.Values, error) {
+	c := ar.client
+	aud, err := checkAudience(c.obj, params{})
+	if err != nil {
+		return nil, err
+	}
+	req := &tokenRequest{params: params{}, client: c, scopes: ar.scopes, audience: aud, source: sourceAddr(r), now: s.opts.Clock.Now()}
+	o := issueOptions{authTime: authTime, nonce: ar.nonce, noRefresh: true}
+	v := url.Values{}
+	if ar.token {
+		res, err := s.issue(ctx, req, user, o)
+		if err != nil {
+			return nil, err
+		}
+		resp := res.response()
+		v.Set("access_token", resp.AccessToken)
+		v.Set("token_type", resp.TokenType)
+		v.Set("expires_in", strconv.FormatInt(resp.ExpiresIn, 10))
+		if resp.Scope != "" {
+			v.Set("scope", resp.Scope)
+		}
+		if ar.idToken {
+			v.Set("id_token", res.idToken)
+		}
+		return v, nil
+	}
+	set := s.keys.Current()
+	if set == nil {
+		return nil, errors.New("no signing keys loaded yet")
+	}
+	tok, err := s.mintIDToken(set, req, user, "", o)
+	if err != nil {
+		return nil, err
+	}
+	v.Set("id_token", tok)
+	return v, nil
+}
+
+// redirectOrigin is the origin of a redirect URI, for the login page's
+// form-action: browsers apply form-action to the redirect that follows the
+// form's submission too.
+func redirectOrigin(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}

@@ -1,0 +1,132 @@
+package tokenserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/jwt"
+)
+
+// authorizationCodeGrant is RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6).
+type authorizationCodeGrant struct{ s *Server }
+
+func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
+	code := req.params["code"]
+	if code == "" {
+		return nil, invalidRequest("code is required")
+	}
+	c := req.client.obj
+	familyID, err := newFamilyID()
+	if err != nil {
+		return nil, err
+	}
+	jti := jwt.NewJTI()
+	accessExpires := req.now.Add(durationOr(c.Spec.AccessTokenTTL, time.Hour))
+	var user *userRecord
+	// Every refusal is decided before the code is marked used.
+	check := func(rec *authCode) error {
+		if rec.ClientUID != c.UID {
+			return errCodeInvalid
+		}
+		// RFC 6749 §4.1.3: required and identical when the authorization
+		// request named one.
+		if uri, ok := req.params["redirect_uri"]; (rec.RedirectURIGiven || ok) && uri != rec.RedirectURI {
+			return invalidGrant("redirect_uri does not match the authorization request")
+		}
+		if !verifyPKCE(rec.ChallengeMethod, rec.Challenge, req.params["code_verifier"]) {
+			return invalidGrant("code_verifier does not match the code_challenge")
+		}
+		u, err := g.s.dir.UserByUID(ctx, c.Namespace, rec.UserUID)
+		if errors.Is(err, errNotFound) || (err == nil && u.obj.Spec.Disabled) {
+			return invalidGrant("the user of this code no longer exists or is disabled")
+		}
+		if err != nil {
+			return err
+		}
+		user = u
+		// Never more than the client may still have.
+		req.scopes = slices.DeleteFunc(slices.Clone(rec.Scopes), func(sc string) bool { return !slices.Contains(c.Spec.Scopes, sc) })
+		return nil
+	}
+	mark := func(rec *authCode) {
+		rec.FamilyID, rec.AccessJTI, rec.AccessExpiresAt = familyID, jti, accessExpires
+	}
+	rec, err := g.s.codes.redeem(ctx, c.Namespace, code, req.now, check, mark)
+	if errors.Is(err, errCodeReused) && rec.ClientUID == c.UID {
+		// RFC 6749 §4.1.2: a code used twice revokes what it issued; one
+		// of the two users is an attacker, and we cannot tell which.
+		g.s.log.Info("authorization code reuse: tokens revoked", "client", c.Status.ClientID, "source", req.source)
+		if err := g.s.revokeIssued(ctx, c.Namespace, rec); err != nil {
+			return nil, err
+		}
+	}
+	if errors.Is(err, errCodeInvalid) {
+		return nil, invalidGrant("the authorization code is invalid, expired or used")
+	}
+	if errors.Is(err, errFamilyBusy) {
+		return nil, invalidGrant("the authorization code is being redeemed concurrently")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return g.s.issue(ctx, req, user, issueOptions{authTime: rec.AuthTime, nonce: rec.Nonce, familyID: familyID, jti: jti})
+}
+
+// revokeIssued revokes the refresh family and access token a code issued.
+func (s *Server) revokeIssued(ctx context.Context, namespace string, rec *authCode) error {
+	if rec.FamilyID != "" {
+		if err := s.families.revokeID(ctx, namespace, rec.FamilyID); err != nil {
+			return err
+		}
+	}
+	if rec.AccessJTI != "" {
+		return s.revoked.revoke(ctx, rec.AccessJTI, rec.AccessExpiresAt)
+	}
+	return nil
+}
+
+// PKCE methods (RFC 7636 §4.2).
+const (
+	pkceS256  = "S256"
+	pkcePlain = "plain"
+)
+
+// verifyPKCE checks a code_verifier against the challenge of the code (RFC
+// 7636 §4.6). A verifier for a code that had no challenge is refused too:
+// otherwise an attacker could inject a code obtained without PKCE (RFC 9700
+// §2.1.1, PKCE downgrade).
+func verifyPKCE(method, challenge, verifier string) bool {
+	if challenge == "" {
+		return verifier == ""
+	}
+	if !validPKCEValue(verifier) {
+		return false
+	}
+	want := verifier
+	if method == pkceS256 {
+		sum := sha256.Sum256([]byte(verifier))
+		want = base64.RawURLEncoding.EncodeToString(sum[:])
+	} else if method != pkcePlain {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(want), []byte(challenge)) == 1
+}
+
+// validPKCEValue: 43 to 128 unreserved characters (RFC 7636 §4.1, §4.2).
+func validPKCEValue(v string) bool {
+	if len(v) < 43 || len(v) > 128 {
+		return false
+	}
+	for _, r := range v {
+		ok := r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,119 @@
+package tokenserver
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+)
+
+// The login and error pages: server-rendered, no script, styles inline (the
+// CSP allows nothing else), labelled fields in a natural focus order.
+
+type hiddenField struct{ Name, Value string }
+
+type loginData struct {
+	ClientName string
+	Username   string
+	Error      string
+	CSRF       string
+	Hidden     []hiddenField
+}
+
+type errorData struct{ Message string }
+
+const pageStyle = `
+:root{color-scheme:light dark;--fg:#1f2328;--muted:#59636e;--bg:#f6f8fa;--card:#fff;--line:#d1d9e0;--accent:#0969da;--err:#d1242f;--errbg:#ffebe9}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9198a1;--bg:#0d1117;--card:#151b23;--line:#3d444d;--accent:#4493f8;--err:#f85149;--errbg:#25171c}}
+*{box-sizing:border-box}
+body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;padding:1rem}
+main{width:100%;max-width:24rem;background:var(--card);border:1px solid var(--line);border-radius:12px;padding:2rem;box-shadow:0 8px 24px rgba(0,0,0,.06)}
+h1{font-size:1.375rem;margin:0 0 .25rem}
+p.sub{margin:0 0 1.5rem;color:var(--muted)}
+label{display:block;font-weight:600;margin:1rem 0 .375rem}
+input[type=text],input[type=password]{width:100%;padding:.625rem .75rem;font:inherit;color:inherit;background:transparent;border:1px solid var(--line);border-radius:6px}
+input:focus-visible,button:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+button{width:100%;margin-top:1.5rem;padding:.7rem;font:inherit;font-weight:600;color:#fff;background:var(--accent);border:0;border-radius:6px;cursor:pointer}
+.error{margin:0 0 1rem;padding:.75rem 1rem;border-radius:6px;color:var(--err);background:var(--errbg);border:1px solid var(--err)}
+footer{margin-top:1.5rem;font-size:.8125rem;color:var(--muted);text-align:center}
+`
+
+var loginTemplate = template.Must(template.New("login").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Sign in to {{.ClientName}}</title>
+<style>` + pageStyle + `</style>
+</head>
+<body>
+<main>
+<h1>Sign in</h1>
+<p class="sub">to continue to <strong>{{.ClientName}}</strong></p>
+{{if .Error}}<p class="error" role="alert" id="login-error">{{.Error}}</p>{{end}}
+<form method="post" action="login" novalidate>
+{{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
+{{end}}<input type="hidden" name="csrf_token" value="{{.CSRF}}">
+<label for="username">Username</label>
+<input type="text" id="username" name="username" value="{{.Username}}" autocomplete="username" autocapitalize="none" spellcheck="false" required{{if not .Username}} autofocus{{end}}{{if .Error}} aria-describedby="login-error"{{end}}>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required{{if .Username}} autofocus{{end}}>
+<button type="submit">Sign in</button>
+</form>
+<footer>Tokenwarden</footer>
+</main>
+</body>
+</html>
+`))
+
+var errorTemplate = template.Must(template.New("error").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Sign-in error</title>
+<style>` + pageStyle + `</style>
+</head>
+<body>
+<main>
+<h1>Sign-in is not possible</h1>
+<p class="error" role="alert">{{.Message}}</p>
+<p class="sub">Return to the application and try again. If this keeps happening, tell the application's administrator.</p>
+<footer>Tokenwarden</footer>
+</main>
+</body>
+</html>
+`))
+
+// renderPage writes a page with headers against framing (clickjacking),
+// caching and leaks through the Referer. formTarget is an origin the page's
+// form may lead to besides this one: browsers apply form-action to the
+// redirect that follows a submission.
+func (s *Server) renderPage(w http.ResponseWriter, status int, t *template.Template, data any, formTarget string) {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		s.log.Error(err, "render page", "template", t.Name())
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString("internal error")
+	}
+	formAction := "'self'"
+	if formTarget != "" {
+		formAction += " " + formTarget
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	setNoStore(h)
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// errorPage shows an error to the user without redirecting anywhere.
+func (s *Server) errorPage(w http.ResponseWriter, status int, message string) {
+	s.renderPage(w, status, errorTemplate, errorData{Message: message}, "")
+}
