@@ -246,3 +246,26 @@ func TestTokenSecretNameClash(t *testing.T) {
 	// The client itself stays Ready: its credentials are fine.
 	waitReady(t, c, metav1.ConditionTrue, "Ready")
 }
+
+func TestUserTokenSecretClearedWhenUserDeleted(t *testing.T) {
+	g := gomega.NewWithT(t)
+	ns := env.Namespace(t)
+	u := newUser(ns, "batch")
+	create(t, u)
+	waitReady(t, u, metav1.ConditionTrue, "Ready")
+	c := newClient(ns, "jobs", func(c *v1alpha1.OAuthClient) {
+		c.Spec.GrantTypes = []v1alpha1.GrantType{v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken}
+		c.Spec.TokenSecrets = []v1alpha1.TokenSecret{{Name: "batch-token", User: "batch"}}
+	})
+	create(t, c)
+	tokensReady(t, c, metav1.ConditionTrue, "Ready")
+	g.Expect(getSecret(t, ns, "batch-token").Data["refresh_token"]).NotTo(gomega.BeEmpty())
+
+	// Deleting the user clears the tokens at once, without waiting for the
+	// next refresh.
+	g.Expect(env.Client.Delete(context.Background(), u)).To(gomega.Succeed())
+	tokensReady(t, c, metav1.ConditionFalse, "TokensRefused")
+	eventually(t, secretData(ns, "batch-token", "access_token")).Should(gomega.BeEmpty())
+	g.Expect(string(getSecret(t, ns, "batch-token").Data["refresh_token"])).To(gomega.BeEmpty())
+	g.Expect(c.Status.TokenSecrets[0].Message).To(gomega.ContainSubstring("does not exist"))
+}
