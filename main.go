@@ -50,7 +50,7 @@ func main() {
 	refreshGrace := flag.Duration("refresh-grace", 10*time.Second, "How long a just-rotated refresh token is still accepted, for honest retries; a later replay revokes its family. 0 turns the window off.")
 	flag.DurationVar(&o.CollectInterval, "collect-interval", 10*time.Minute, "How often expired or orphaned refresh-token families and expired access-token revocation records are removed (leader only).")
 	flag.Int64Var(&o.Token.MaxBodyBytes, "max-body-bytes", 64<<10, "Largest request body the token server reads.")
-	flag.IntVar(&o.Token.UserThrottle.MaxFailures, "throttle-user-failures", 10, "Failed sign-ins per user within --throttle-window before further attempts wait.")
+	flag.IntVar(&o.Token.UserThrottle.MaxFailures, "throttle-user-failures", 10, "Failed sign-ins of one user from one source address within --throttle-window before further attempts from there wait (the owner signing in from elsewhere is not locked out).")
 	flag.IntVar(&o.Token.SourceThrottle.MaxFailures, "throttle-source-failures", 50, "Failed sign-ins per source address within --throttle-window before further attempts wait.")
 	throttleWindow := flag.Duration("throttle-window", 5*time.Minute, "Sliding window of the failed sign-in throttle; a block always ends within it.")
 	accessAlg := flag.String("access-token-alg", "ES256", "Algorithm of access tokens: ES256, RS256 or EdDSA.")

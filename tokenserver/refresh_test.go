@@ -1007,3 +1007,39 @@ func TestSessionClientDeleted(t *testing.T) {
 	}
 	rfOK(t, rfPassword(t, issuer, id2, secret2, "alice", pw, ""), "a new session through the re-created client")
 }
+
+// A guesser hammering one user from one address never locks the owner out
+// from another address: the user's failure budget is per source.
+func TestSessionThrottleNeverLocksOutTheOwner(t *testing.T) {
+	guesser := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")},
+	}).DialContext}}
+	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		c, derr := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("tcp", ln.Addr().String())
+		ln.Close()
+		if derr != nil {
+			t.Skipf("cannot use 127.0.0.2 as a source address here: %v", derr)
+		}
+		c.Close()
+	}
+	f := newFixture(t)
+	id, secret := f.client("app", rfSpec())
+	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	base, _ := rfFakeServer(t, tokenserver.Options{
+		UserThrottle:   throttle.Config{MaxFailures: 3, Window: time.Minute, MaxKeys: 1000},
+		SourceThrottle: throttle.Config{MaxFailures: 1000, Window: time.Minute, MaxKeys: 1000},
+	})
+	send := func(hc *http.Client, p string) response {
+		t.Helper()
+		r, err := rfSend(hc, base, "/oauth/token", form("grant_type", "password", "username", "alice", "password", p, "client_id", id, "client_secret", secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for range 10 {
+		rfErr(t, send(guesser, "guess"), 400, "invalid_grant", "guess from 127.0.0.2")
+	}
+	rfErr(t, send(guesser, pw), 400, "invalid_grant", "the right password from the guessing address while it is throttled")
+	rfOK(t, send(http.DefaultClient, pw), "the owner from 127.0.0.1")
+}

@@ -150,10 +150,17 @@ func (l *Limiter) Len() int {
 	return n
 }
 
-// Throttle combines a per-user and a per-source limiter.
+// Throttle combines two limiters: failures of one user from one source
+// address, and failures from one source address across users. The user's
+// budget is per source, so someone guessing from one address can slow down
+// only their own attempts at that user: the owner signing in from elsewhere is
+// never locked out. The per-source limit bounds guessing across many users.
 type Throttle struct {
 	Users, Sources *Limiter
 }
+
+// UserKey is the key of the Users limiter: one user from one source.
+func UserKey(user, source string) string { return user + "\x00" + source }
 
 // NewThrottle returns a throttle with the two limits.
 func NewThrottle(users, sources Config, now func() time.Time) *Throttle {
@@ -162,17 +169,17 @@ func NewThrottle(users, sources Config, now func() time.Time) *Throttle {
 
 // Check says whether a sign-in for user from source may be attempted.
 func (t *Throttle) Check(user, source string) (bool, time.Duration) {
-	ok, retry := t.Users.Allow(user)
+	ok, retry := t.Users.Allow(UserKey(user, source))
 	ok2, retry2 := t.Sources.Allow(source)
 	return ok && ok2, max(retry, retry2)
 }
 
 // Failed records a failed sign-in.
 func (t *Throttle) Failed(user, source string) {
-	t.Users.Fail(user)
+	t.Users.Fail(UserKey(user, source))
 	t.Sources.Fail(source)
 }
 
 // Succeeded clears the user's failures but not the source's: one valid login
 // must not reset the budget of an address that is guessing other passwords.
-func (t *Throttle) Succeeded(user, _ string) { t.Users.Succeed(user) }
+func (t *Throttle) Succeeded(user, source string) { t.Users.Succeed(UserKey(user, source)) }

@@ -378,15 +378,19 @@ func TestThrottleCheck(t *testing.T) {
 		t.Fatalf("fresh Check = %v, %v", ok, retry)
 	}
 
-	// User over its limit blocks from any source.
+	// A user over its limit from one source is blocked from that source
+	// only: a guesser cannot lock the owner out.
 	th.Failed("alice", "10.0.0.1")
-	th.Failed("alice", "10.0.0.2")
-	for _, src := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"} {
-		if ok, retry := th.Check("alice", src); ok || retry != 2*time.Minute {
-			t.Errorf("Check(alice, %s) = %v, %v; want false, 2m", src, ok, retry)
+	th.Failed("alice", "10.0.0.1")
+	if ok, retry := th.Check("alice", "10.0.0.1"); ok || retry != 2*time.Minute {
+		t.Errorf("Check(alice, 10.0.0.1) = %v, %v; want false, 2m", ok, retry)
+	}
+	for _, src := range []string{"10.0.0.2", "10.0.0.3"} {
+		if ok, _ := th.Check("alice", src); !ok {
+			t.Errorf("alice locked out from %s by failures from 10.0.0.1", src)
 		}
 	}
-	// Other users from those sources are fine (each source has 1 failure).
+	// Other users from that source are fine (the source has 2 of 3).
 	if ok, _ := th.Check("bob", "10.0.0.1"); !ok {
 		t.Error("bob blocked by alice's failures")
 	}
@@ -405,12 +409,12 @@ func TestThrottleCheck(t *testing.T) {
 	}
 
 	// Both over: the longer retry wins.
-	th.Failed("carol", "10.0.0.1")
+	th.Failed("carol", "10.0.0.9") // carol from .9: 2 of 2, and the source is over too
 	clk.Step(time.Minute)
-	if ok, retry := th.Check("alice", "10.0.0.9"); ok || retry != 9*time.Minute {
-		t.Errorf("Check(alice, 10.0.0.9) = %v, %v; want false, 9m (the source's)", ok, retry)
+	if ok, retry := th.Check("carol", "10.0.0.9"); ok || retry != 9*time.Minute {
+		t.Errorf("Check(carol, 10.0.0.9) = %v, %v; want false, 9m (the source's)", ok, retry)
 	}
-	clk.Step(time.Minute) // alice's block ends, the source's does not
+	clk.Step(time.Minute) // alice's block from .1 ends, the source .9's does not
 	if ok, _ := th.Check("alice", "10.0.0.1"); !ok {
 		t.Error("alice still blocked after the user window")
 	}
@@ -424,11 +428,11 @@ func TestThrottleFailedCountsBoth(t *testing.T) {
 	cfg := Config{MaxFailures: 2, Window: time.Minute, MaxKeys: 100}
 	th := NewThrottle(cfg, cfg, clk.Now)
 	th.Failed("u", "s")
-	if ok, _ := th.Users.Allow("u"); !ok {
+	if ok, _ := th.Users.Allow(UserKey("u", "s")); !ok {
 		t.Fatal("one failure blocked the user")
 	}
 	th.Failed("u", "s")
-	if ok, _ := th.Users.Allow("u"); ok {
+	if ok, _ := th.Users.Allow(UserKey("u", "s")); ok {
 		t.Error("Failed did not count against the user")
 	}
 	if ok, _ := th.Sources.Allow("s"); ok {
@@ -450,7 +454,7 @@ func TestThrottleSucceededClearsOnlyUser(t *testing.T) {
 	th.Failed("u", "s")
 	th.Failed("u", "s")
 	th.Succeeded("u", "s")
-	if _, ok := th.Users.stored("u"); ok {
+	if _, ok := th.Users.stored(UserKey("u", "s")); ok {
 		t.Error("Succeeded did not clear the user")
 	}
 	if f, _ := th.Sources.stored("s"); len(f) != 2 {
