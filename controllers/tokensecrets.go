@@ -18,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
@@ -268,72 +267,27 @@ func (r *OAuthClientReconciler) abandon(ctx context.Context, c *v1alpha1.OAuthCl
 	}
 }
 
-// writeTokenSecret creates or updates a token Secret; data nil clears the
-// tokens. Nothing is written when nothing changed.
-func (r *OAuthClientReconciler) writeTokenSecret(ctx context.Context, c *v1alpha1.OAuthClient, ts v1alpha1.TokenSecret, existing *corev1.Secret, data map[string][]byte, specDigest string) error {
-	if data == nil {
-		data = map[string][]byte{}
-	} else {
-		copied := make(map[string][]byte, len(data)+2)
-		for k, v := range data {
-			copied[k] = v
-		}
-		data = copied
-	}
-	data[credentials.KeyIssuer] = []byte(r.Endpoints.Issuer)
-	data[credentials.KeyTokenURL] = []byte(r.Endpoints.TokenURL)
-	labels := credentials.ManagedLabels(credentials.KindWorkloadToken, c.Name)
-	if existing == nil {
-		s := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: ts.Name, Labels: labels,
-				Annotations: map[string]string{annotationTokenSpec: specDigest}},
-			Type: corev1.SecretTypeOpaque,
-			Data: data,
-		}
-		if err := controllerutil.SetControllerReference(c, s, r.Scheme); err != nil {
-			return err
-		}
-		if err := r.Create(ctx, s); err != nil {
-			return fmt.Errorf("create token secret %s: %w", ts.Name, err)
-		}
-		return nil
-	}
-	want := existing.DeepCopy()
-	want.Data = data
-	want.Labels = mergeStrings(want.Labels, labels)
-	if want.Annotations == nil {
-		want.Annotations = map[string]string{}
-	}
-	want.Annotations[annotationTokenSpec] = specDigest
-	if secretUnchanged(existing, want) {
-		return nil
-	}
-	if err := r.Update(ctx, want); err != nil {
-		return fmt.Errorf("update token secret %s: %w", ts.Name, err)
-	}
-	return nil
-}
+// tokenKeys are the keys a token Secret's tokens occupy; clearing removes them.
+var tokenKeys = []string{KeyAccessToken, KeyTokenType, KeyExpiresAt, KeyIssuedAt, KeyScope, KeyRefreshToken}
 
-func secretUnchanged(a, b *corev1.Secret) bool {
-	if len(a.Data) != len(b.Data) || len(a.Labels) != len(b.Labels) || len(a.Annotations) != len(b.Annotations) {
-		return false
+// writeTokenSecret creates or updates a token Secret through applySecret;
+// data nil clears the tokens. Nothing is written when nothing changed.
+func (r *OAuthClientReconciler) writeTokenSecret(ctx context.Context, c *v1alpha1.OAuthClient, ts v1alpha1.TokenSecret, existing *corev1.Secret, data map[string][]byte, specDigest string) error {
+	want := desiredSecret{
+		labels:      credentials.ManagedLabels(credentials.KindWorkloadToken, c.Name),
+		annotations: map[string]string{annotationTokenSpec: specDigest},
+		data:        map[string]string{credentials.KeyIssuer: r.Endpoints.Issuer, credentials.KeyTokenURL: r.Endpoints.TokenURL},
 	}
-	for k, v := range b.Data {
-		if w, ok := a.Data[k]; !ok || string(w) != string(v) {
-			return false
+	for k, v := range data {
+		want.data[k] = string(v)
+	}
+	for _, k := range tokenKeys {
+		if _, ok := data[k]; !ok {
+			want.remove = append(want.remove, k)
 		}
 	}
-	for k, v := range b.Labels {
-		if a.Labels[k] != v {
-			return false
-		}
-	}
-	for k, v := range b.Annotations {
-		if a.Annotations[k] != v {
-			return false
-		}
-	}
-	return true
+	_, err := applySecret(ctx, r.Client, r.Scheme, c, types.NamespacedName{Namespace: c.Namespace, Name: ts.Name}, existing, want)
+	return err
 }
 
 // tokenSpecDigest identifies what the tokens were issued under: the entry,

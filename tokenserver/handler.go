@@ -118,9 +118,3 @@ func recoverer(log logr.Logger, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// StaticKeys is a KeySource with a fixed key set (tests, benchmarks).
-type StaticKeys struct{ Set *keys.Set }
-
-// Current returns the set.
-func (k StaticKeys) Current() *keys.Set { return k.Set }

@@ -799,18 +799,7 @@ func TestSessionThrottlePerUser(t *testing.T) {
 
 // Failed sign-ins are also throttled per source address, across usernames.
 func TestSessionThrottlePerSource(t *testing.T) {
-	// A second loopback address as the source of the guesser.
-	guesser := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
-		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")},
-	}).DialContext}}
-	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
-		c, derr := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("tcp", ln.Addr().String())
-		ln.Close()
-		if derr != nil {
-			t.Skipf("cannot use 127.0.0.2 as a source address here: %v", derr)
-		}
-		c.Close()
-	}
+	guesser := rfSecondSource(t)
 	f := newFixture(t)
 	id, secret := f.client("app", rfSpec())
 	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
@@ -1011,17 +1000,7 @@ func TestSessionClientDeleted(t *testing.T) {
 // A guesser hammering one user from one address never locks the owner out
 // from another address: the user's failure budget is per source.
 func TestSessionThrottleNeverLocksOutTheOwner(t *testing.T) {
-	guesser := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
-		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")},
-	}).DialContext}}
-	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
-		c, derr := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("tcp", ln.Addr().String())
-		ln.Close()
-		if derr != nil {
-			t.Skipf("cannot use 127.0.0.2 as a source address here: %v", derr)
-		}
-		c.Close()
-	}
+	guesser := rfSecondSource(t)
 	f := newFixture(t)
 	id, secret := f.client("app", rfSpec())
 	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
@@ -1042,4 +1021,20 @@ func TestSessionThrottleNeverLocksOutTheOwner(t *testing.T) {
 	}
 	rfErr(t, send(guesser, pw), 400, "invalid_grant", "the right password from the guessing address while it is throttled")
 	rfOK(t, send(http.DefaultClient, pw), "the owner from 127.0.0.1")
+}
+
+// rfSecondSource is an HTTP client whose requests come from 127.0.0.2, a
+// second loopback source address; the test is skipped where it cannot bind.
+func rfSecondSource(t *testing.T) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		c, derr := d.Dial("tcp", ln.Addr().String())
+		ln.Close()
+		if derr != nil {
+			t.Skipf("cannot use 127.0.0.2 as a source address here: %v", derr)
+		}
+		c.Close()
+	}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 }

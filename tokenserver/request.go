@@ -138,8 +138,6 @@ func truncate(s string) string {
 // clientCredentials is how a request identified its client.
 type clientCredentials struct {
 	id, secret string
-	// basic is true when they came in the Authorization header.
-	basic bool
 }
 
 // clientCredentialsFrom reads client_secret_basic (RFC 6749 §2.3.1: id and
@@ -172,5 +170,5 @@ func clientCredentialsFrom(r *http.Request, p params) (clientCredentials, *oauth
 	if p["client_secret"] != "" || (p["client_id"] != "" && p["client_id"] != id) {
 		return clientCredentials{}, invalidRequest("the client authenticated twice: use either HTTP Basic or client_secret in the body")
 	}
-	return clientCredentials{id: id, secret: secret, basic: true}, nil
+	return clientCredentials{id: id, secret: secret}, nil
 }

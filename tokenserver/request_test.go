@@ -79,11 +79,11 @@ func TestClientCredentialsFrom(t *testing.T) {
 		wantCode  string
 		challenge bool
 	}{
-		{"basic", basicHeader("ns.app", "s3cret"), params{}, clientCredentials{id: "ns.app", secret: "s3cret", basic: true}, "", false},
+		{"basic", basicHeader("ns.app", "s3cret"), params{}, clientCredentials{id: "ns.app", secret: "s3cret"}, "", false},
 		{"basic form-encoded per RFC 6749 2.3.1", basicHeader("my%3Aclient", "a+b%25c"), params{},
-			clientCredentials{id: "my:client", secret: "a b%c", basic: true}, "", false},
-		{"basic secret containing colon", basicHeader("id", "x:y"), params{}, clientCredentials{id: "id", secret: "x:y", basic: true}, "", false},
-		{"basic with same client_id in body", basicHeader("id", "s"), params{"client_id": "id"}, clientCredentials{id: "id", secret: "s", basic: true}, "", false},
+			clientCredentials{id: "my:client", secret: "a b%c"}, "", false},
+		{"basic secret containing colon", basicHeader("id", "x:y"), params{}, clientCredentials{id: "id", secret: "x:y"}, "", false},
+		{"basic with same client_id in body", basicHeader("id", "s"), params{"client_id": "id"}, clientCredentials{id: "id", secret: "s"}, "", false},
 		{"post", "", params{"client_id": "id", "client_secret": "s"}, clientCredentials{id: "id", secret: "s"}, "", false},
 		{"public", "", params{"client_id": "id"}, clientCredentials{id: "id"}, "", false},
 		{"none", "", params{}, clientCredentials{}, "", false},
