@@ -10,27 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-)
-
-// Cache field indexes. The token server finds a client by the id it presents
-// and a user by namespace and username without listing; the controllers use
-// the "wanted" indexes to detect clashes before they happen.
-const (
-	// IndexClientID maps an OAuthClient to the client_id it holds (status),
-	// set only once the id is known not to clash.
-	IndexClientID = "status.clientID"
-	// IndexWantedClientID maps an OAuthClient to the id its spec asks for.
-	IndexWantedClientID = "spec.effectiveClientID"
-	// IndexUsername maps an OAuthUser to the username it holds (status).
-	IndexUsername = "status.username"
-	// IndexWantedUsername maps an OAuthUser to the username its spec asks for.
-	IndexWantedUsername = "spec.effectiveUsername"
-	// IndexUserUID maps an OAuthUser to its UID: refresh-token families and
-	// authorization codes name the user by UID.
-	IndexUserUID = "metadata.uid"
-	// IndexPasswordSecret maps an OAuthUser to the Secret it reads its
-	// password from, so a change there reaches the user.
-	IndexPasswordSecret = "spec.password.secretRef.name"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 )
 
 // SetupIndexes registers the field indexes on the manager's cache. Call it once
@@ -42,22 +22,22 @@ func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
 		field string
 		fn    client.IndexerFunc
 	}{
-		{&v1alpha1.OAuthClient{}, IndexClientID, func(o client.Object) []string {
+		{&v1alpha1.OAuthClient{}, contract.IndexClientID, func(o client.Object) []string {
 			return nonEmpty(o.(*v1alpha1.OAuthClient).Status.ClientID)
 		}},
-		{&v1alpha1.OAuthClient{}, IndexWantedClientID, func(o client.Object) []string {
+		{&v1alpha1.OAuthClient{}, contract.IndexWantedClientID, func(o client.Object) []string {
 			return nonEmpty(o.(*v1alpha1.OAuthClient).EffectiveClientID())
 		}},
-		{&v1alpha1.OAuthUser{}, IndexUsername, func(o client.Object) []string {
+		{&v1alpha1.OAuthUser{}, contract.IndexUsername, func(o client.Object) []string {
 			return nonEmpty(o.(*v1alpha1.OAuthUser).Status.Username)
 		}},
-		{&v1alpha1.OAuthUser{}, IndexWantedUsername, func(o client.Object) []string {
+		{&v1alpha1.OAuthUser{}, contract.IndexWantedUsername, func(o client.Object) []string {
 			return nonEmpty(o.(*v1alpha1.OAuthUser).EffectiveUsername())
 		}},
-		{&v1alpha1.OAuthUser{}, IndexUserUID, func(o client.Object) []string {
+		{&v1alpha1.OAuthUser{}, contract.IndexUserUID, func(o client.Object) []string {
 			return nonEmpty(string(o.GetUID()))
 		}},
-		{&v1alpha1.OAuthUser{}, IndexPasswordSecret, func(o client.Object) []string {
+		{&v1alpha1.OAuthUser{}, contract.IndexPasswordSecret, func(o client.Object) []string {
 			if ref := o.(*v1alpha1.OAuthUser).Spec.Password.SecretRef; ref != nil {
 				return nonEmpty(ref.Name)
 			}

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"strings"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
 )
 
@@ -37,7 +39,7 @@ type OAuthClientReconciler struct {
 	Endpoints credentials.Endpoints
 	// Issuer obtains the tokens of spec.tokenSecrets in process; without it
 	// they report TokenServerDisabled.
-	Issuer TokenIssuer
+	Issuer contract.TokenIssuer
 }
 
 // +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients,verbs=get;list;watch
@@ -107,7 +109,7 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, c *v1alpha1.OAuth
 // the same client_id, or "" when this client may hold it.
 func (r *OAuthClientReconciler) clientIDHolder(ctx context.Context, c *v1alpha1.OAuthClient, id string) (string, error) {
 	var list v1alpha1.OAuthClientList
-	if err := r.List(ctx, &list, client.MatchingFields{IndexWantedClientID: id}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{contract.IndexWantedClientID: id}); err != nil {
 		return "", fmt.Errorf("list clients wanting client_id: %w", err)
 	}
 	for i := range list.Items {
@@ -128,17 +130,17 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, c *v1alpha1
 		return 0, err
 	}
 	now := r.Clock.Now().UTC().Truncate(time.Second)
-	labels, annotations := templateMetadata(c.Spec.SecretTemplate, credentials.ManagedLabels(credentials.KindClient, c.Name))
+	labels, annotations := templateMetadata(c.Spec.SecretTemplate, contract.ManagedLabels(contract.KindClient, c.Name))
 	want := desiredSecret{labels: labels, annotations: annotations, data: map[string]string{
-		credentials.KeyClientID: id,
-		credentials.KeyIssuer:   r.Endpoints.Issuer,
-		credentials.KeyTokenURL: r.Endpoints.TokenURL,
-		credentials.KeyJWKSURL:  r.Endpoints.JWKSURL,
-		credentials.KeyScope:    strings.Join(c.Spec.Scopes, " "),
+		contract.KeyClientID: id,
+		contract.KeyIssuer:   r.Endpoints.Issuer,
+		contract.KeyTokenURL: r.Endpoints.TokenURL,
+		contract.KeyJWKSURL:  r.Endpoints.JWKSURL,
+		contract.KeyScope:    strings.Join(c.Spec.Scopes, " "),
 	}}
 	var plan secretPlan
 	if c.Spec.Public {
-		want.remove = []string{credentials.KeyClientSecret, credentials.KeyClientSecretPrevious, credentials.KeyClientSecretPreviousExpireAt}
+		want.remove = []string{contract.KeyClientSecret, contract.KeyClientSecretPrevious, contract.KeyClientSecretPreviousExpireAt}
 		c.Status.LastSecretRotationTime, c.Status.NextSecretRotationTime, c.Status.PreviousSecretExpiryTime = nil, nil, nil
 	} else if plan, err = planClientSecret(now, c, existing, &want); err != nil {
 		return 0, err
@@ -169,13 +171,13 @@ type event struct{ kind, reason, note string }
 // is none, rotates it on schedule and drops the previous one after the overlap.
 func planClientSecret(now time.Time, c *v1alpha1.OAuthClient, existing *corev1.Secret, want *desiredSecret) (secretPlan, error) {
 	var p secretPlan
-	current := secretString(existing, credentials.KeyClientSecret)
+	current := secretString(existing, contract.KeyClientSecret)
 	sched := secretSchedule{
-		hasPrevious:       secretString(existing, credentials.KeyClientSecretPrevious) != "",
-		previousExpiresAt: parseTime(secretString(existing, credentials.KeyClientSecretPreviousExpireAt)),
+		hasPrevious:       secretString(existing, contract.KeyClientSecretPrevious) != "",
+		previousExpiresAt: parseTime(secretString(existing, contract.KeyClientSecretPreviousExpireAt)),
 	}
 	if existing != nil {
-		sched.rotatedAt = parseTime(existing.Annotations[credentials.AnnotationSecretRotatedAt])
+		sched.rotatedAt = parseTime(existing.Annotations[contract.AnnotationSecretRotatedAt])
 	}
 	switch {
 	case current == "" && c.Status.LastSecretRotationTime != nil:
@@ -199,7 +201,7 @@ func planClientSecret(now time.Time, c *v1alpha1.OAuthClient, existing *corev1.S
 		sched.rotatedAt = now
 	}
 	d := decideSecretRotation(now, c.Spec.SecretRotation, sched)
-	previous := secretString(existing, credentials.KeyClientSecretPrevious)
+	previous := secretString(existing, contract.KeyClientSecretPrevious)
 	if d.rotate {
 		next, err := credentials.RandomString(credentials.ClientSecretBytes)
 		if err != nil {
@@ -208,16 +210,16 @@ func planClientSecret(now time.Time, c *v1alpha1.OAuthClient, existing *corev1.S
 		previous, current, sched.rotatedAt = current, next, now
 		p.events = append(p.events, event{corev1.EventTypeNormal, eventRotated, "rotated the client secret; the previous one stays valid until " + d.previousExpiresAt.Format(time.RFC3339)})
 	}
-	want.data[credentials.KeyClientSecret] = current
-	want.annotations[credentials.AnnotationSecretRotatedAt] = sched.rotatedAt.Format(time.RFC3339)
+	want.data[contract.KeyClientSecret] = current
+	want.annotations[contract.AnnotationSecretRotatedAt] = sched.rotatedAt.Format(time.RFC3339)
 	if d.previousExpiresAt.IsZero() || d.dropPrevious {
-		want.remove = []string{credentials.KeyClientSecretPrevious, credentials.KeyClientSecretPreviousExpireAt}
+		want.remove = []string{contract.KeyClientSecretPrevious, contract.KeyClientSecretPreviousExpireAt}
 		if sched.hasPrevious && !d.rotate {
 			p.events = append(p.events, event{corev1.EventTypeNormal, eventPreviousExpired, "the overlap ended: client_secret_previous no longer works and was removed"})
 		}
 	} else {
-		want.data[credentials.KeyClientSecretPrevious] = previous
-		want.data[credentials.KeyClientSecretPreviousExpireAt] = d.previousExpiresAt.Format(time.RFC3339)
+		want.data[contract.KeyClientSecretPrevious] = previous
+		want.data[contract.KeyClientSecretPreviousExpireAt] = d.previousExpiresAt.Format(time.RFC3339)
 	}
 	c.Status.LastSecretRotationTime = timePtr(sched.rotatedAt)
 	c.Status.NextSecretRotationTime = timePtr(d.nextRotation)
@@ -263,7 +265,7 @@ func (r *OAuthClientReconciler) sameClientID(ctx context.Context, o client.Objec
 			continue
 		}
 		var list v1alpha1.OAuthClientList
-		if err := r.List(ctx, &list, client.MatchingFields{IndexWantedClientID: id}); err != nil {
+		if err := r.List(ctx, &list, client.MatchingFields{contract.IndexWantedClientID: id}); err != nil {
 			continue
 		}
 		for _, other := range list.Items {

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
 	"github.com/tokenwarden/tokenwarden/internal/password"
 )
@@ -112,7 +114,7 @@ func (r *OAuthUserReconciler) reconcile(ctx context.Context, u *v1alpha1.OAuthUs
 func (r *OAuthUserReconciler) checkUsername(ctx context.Context, u *v1alpha1.OAuthUser) error {
 	var list v1alpha1.OAuthUserList
 	name := u.EffectiveUsername()
-	if err := r.List(ctx, &list, client.InNamespace(u.Namespace), client.MatchingFields{IndexWantedUsername: name}); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(u.Namespace), client.MatchingFields{contract.IndexWantedUsername: name}); err != nil {
 		return fmt.Errorf("list users wanting username: %w", err)
 	}
 	for i := range list.Items {
@@ -151,7 +153,7 @@ func (r *OAuthUserReconciler) checkPasswordSource(ctx context.Context, u *v1alph
 // refKey is the key of the referenced Secret that holds the password.
 func refKey(ref *v1alpha1.PasswordSecretRef) string {
 	if ref.Key == "" {
-		return credentials.KeyPassword
+		return contract.KeyPassword
 	}
 	return ref.Key
 }
@@ -159,16 +161,16 @@ func refKey(ref *v1alpha1.PasswordSecretRef) string {
 // labelPasswordSource adds the label that brings the user's own Secret into
 // the manager's cache; nothing else of it is changed.
 func (r *OAuthUserReconciler) labelPasswordSource(ctx context.Context, u *v1alpha1.OAuthUser, s *corev1.Secret) error {
-	if _, ok := s.Labels[credentials.LabelKind]; ok {
+	if _, ok := s.Labels[contract.LabelKind]; ok {
 		return nil
 	}
 	patched := s.DeepCopy()
-	patched.Labels = mergeStrings(patched.Labels, map[string]string{credentials.LabelKind: credentials.KindPasswordSource})
+	patched.Labels = mergeStrings(patched.Labels, map[string]string{contract.LabelKind: contract.KindPasswordSource})
 	if err := r.Patch(ctx, patched, client.MergeFrom(s)); err != nil {
 		return fmt.Errorf("label password secret %s/%s: %w", s.Namespace, s.Name, err)
 	}
 	r.Recorder.Eventf(u, nil, corev1.EventTypeNormal, eventPasswordSourceSet, "Reconcile",
-		"labeled Secret %s with %s=%s so that changes to it take effect", s.Name, credentials.LabelKind, credentials.KindPasswordSource)
+		"labeled Secret %s with %s=%s so that changes to it take effect", s.Name, contract.LabelKind, contract.KindPasswordSource)
 	return nil
 }
 
@@ -180,16 +182,16 @@ func (r *OAuthUserReconciler) reconcileSecret(ctx context.Context, u *v1alpha1.O
 	if err != nil {
 		return err
 	}
-	labels, annotations := templateMetadata(u.Spec.SecretTemplate, credentials.ManagedLabels(credentials.KindUser, u.Name))
+	labels, annotations := templateMetadata(u.Spec.SecretTemplate, contract.ManagedLabels(contract.KindUser, u.Name))
 	want := desiredSecret{labels: labels, annotations: annotations, data: map[string]string{
-		credentials.KeyUsername: u.EffectiveUsername(),
-		credentials.KeyIssuer:   r.Endpoints.Issuer,
-		credentials.KeyTokenURL: r.Endpoints.TokenURL,
-		credentials.KeyJWKSURL:  r.Endpoints.JWKSURL,
+		contract.KeyUsername: u.EffectiveUsername(),
+		contract.KeyIssuer:   r.Endpoints.Issuer,
+		contract.KeyTokenURL: r.Endpoints.TokenURL,
+		contract.KeyJWKSURL:  r.Endpoints.JWKSURL,
 	}}
 	var ev *event
 	if u.PasswordSourceKind() == v1alpha1.PasswordGenerated {
-		pw := secretString(existing, credentials.KeyPassword)
+		pw := secretString(existing, contract.KeyPassword)
 		if pw == "" {
 			if pw, err = credentials.RandomString(credentials.PasswordBytes); err != nil {
 				return err
@@ -199,10 +201,10 @@ func (r *OAuthUserReconciler) reconcileSecret(ctx context.Context, u *v1alpha1.O
 				ev = &event{corev1.EventTypeWarning, eventRegenerated, "the generated password was deleted from its Secret and cannot be recovered; a new one was generated"}
 			}
 		}
-		want.data[credentials.KeyPassword] = pw
+		want.data[contract.KeyPassword] = pw
 	} else {
 		// A password Tokenwarden did not generate never lands in its Secret.
-		want.remove = []string{credentials.KeyPassword}
+		want.remove = []string{contract.KeyPassword}
 	}
 	wrote, err := applySecret(ctx, r.Client, r.Scheme, u, key, existing, want)
 	if errors.Is(err, errSecretOwnedElsewhere) {
@@ -235,14 +237,14 @@ func (r *OAuthUserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *OAuthUserReconciler) usersOfPasswordSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.usersMatching(ctx, o.GetNamespace(), IndexPasswordSecret, o.GetName(), "")
+	return r.usersMatching(ctx, o.GetNamespace(), contract.IndexPasswordSecret, o.GetName(), "")
 }
 
 func (r *OAuthUserReconciler) sameUsername(ctx context.Context, o client.Object) []reconcile.Request {
 	u := o.(*v1alpha1.OAuthUser)
-	reqs := r.usersMatching(ctx, u.Namespace, IndexWantedUsername, u.EffectiveUsername(), u.UID)
+	reqs := r.usersMatching(ctx, u.Namespace, contract.IndexWantedUsername, u.EffectiveUsername(), u.UID)
 	if u.Status.Username != "" && u.Status.Username != u.EffectiveUsername() {
-		reqs = append(reqs, r.usersMatching(ctx, u.Namespace, IndexWantedUsername, u.Status.Username, u.UID)...)
+		reqs = append(reqs, r.usersMatching(ctx, u.Namespace, contract.IndexWantedUsername, u.Status.Username, u.UID)...)
 	}
 	return reqs
 }
@@ -266,7 +268,7 @@ func (r *OAuthUserReconciler) usersMatching(ctx context.Context, ns, field, valu
 // revokeFamilies deletes the refresh-token families issued to u.
 func (r *OAuthUserReconciler) revokeFamilies(ctx context.Context, u *v1alpha1.OAuthUser) error {
 	var list corev1.SecretList
-	if err := r.List(ctx, &list, client.InNamespace(u.Namespace), client.MatchingLabels{credentials.LabelKind: credentials.KindRefreshFamily}); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(u.Namespace), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily}); err != nil {
 		return fmt.Errorf("list refresh families: %w", err)
 	}
 	n := 0

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 )
 
 // errSecretOwnedElsewhere means the Secret a spec names is controlled by some
@@ -128,12 +128,12 @@ func templateMetadata(t *v1alpha1.SecretTemplate, own map[string]string) (labels
 	annotations = map[string]string{}
 	if t != nil {
 		for k, v := range t.Labels {
-			if !strings.HasPrefix(k, credentials.ReservedPrefix) {
+			if !strings.HasPrefix(k, contract.ReservedPrefix) {
 				labels[k] = v
 			}
 		}
 		for k, v := range t.Annotations {
-			if !strings.HasPrefix(k, credentials.ReservedPrefix) {
+			if !strings.HasPrefix(k, contract.ReservedPrefix) {
 				annotations[k] = v
 			}
 		}

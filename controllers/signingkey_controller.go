@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
 )
 
@@ -90,7 +90,7 @@ func (r *SigningKeyReconciler) writeKeys(ctx context.Context, key types.Namespac
 	}
 	if existing == nil {
 		s := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: credentials.ManagedLabels(credentials.KindSigningKeys, "")},
+			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: contract.ManagedLabels(contract.KindSigningKeys, "")},
 			Type:       corev1.SecretTypeOpaque,
 			Data:       map[string][]byte{keys.SecretDataKey: data},
 		}
@@ -103,12 +103,12 @@ func (r *SigningKeyReconciler) writeKeys(ctx context.Context, key types.Namespac
 		return s, nil
 	}
 	_, forced := existing.Annotations[keys.AnnotationRotate]
-	if bytes.Equal(existing.Data[keys.SecretDataKey], data) && !(forced && plan.ForceDone) && existing.Labels[credentials.LabelKind] == credentials.KindSigningKeys {
+	if bytes.Equal(existing.Data[keys.SecretDataKey], data) && !(forced && plan.ForceDone) && existing.Labels[contract.LabelKind] == contract.KindSigningKeys {
 		return existing, nil
 	}
 	s := existing.DeepCopy()
 	s.Data = map[string][]byte{keys.SecretDataKey: data}
-	s.Labels = mergeStrings(s.Labels, credentials.ManagedLabels(credentials.KindSigningKeys, ""))
+	s.Labels = mergeStrings(s.Labels, contract.ManagedLabels(contract.KindSigningKeys, ""))
 	if plan.ForceDone {
 		delete(s.Annotations, keys.AnnotationRotate)
 	}
@@ -133,18 +133,18 @@ func (r *SigningKeyReconciler) writeJWKS(ctx context.Context, owner *corev1.Secr
 	switch {
 	case apierrors.IsNotFound(err):
 		cm = corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-		cm.Labels = credentials.ManagedLabels(credentials.KindJWKS, "")
+		cm.Labels = contract.ManagedLabels(contract.KindJWKS, "")
 		cm.Data = map[string]string{keys.ConfigMapKey: string(set.JWKS())}
 		cm.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(owner, corev1.SchemeGroupVersion.WithKind("Secret"))}
 		return r.Create(ctx, &cm)
 	case err != nil:
 		return fmt.Errorf("get JWKS configmap: %w", err)
 	}
-	if cm.Data[keys.ConfigMapKey] == string(set.JWKS()) && cm.Labels[credentials.LabelKind] == credentials.KindJWKS {
+	if cm.Data[keys.ConfigMapKey] == string(set.JWKS()) && cm.Labels[contract.LabelKind] == contract.KindJWKS {
 		return nil
 	}
 	updated := cm.DeepCopy()
-	updated.Labels = mergeStrings(updated.Labels, credentials.ManagedLabels(credentials.KindJWKS, ""))
+	updated.Labels = mergeStrings(updated.Labels, contract.ManagedLabels(contract.KindJWKS, ""))
 	updated.Data = map[string]string{keys.ConfigMapKey: string(set.JWKS())}
 	return r.Update(ctx, updated)
 }

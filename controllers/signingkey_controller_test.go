@@ -22,7 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/tokenwarden/tokenwarden/controllers"
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 )
@@ -114,7 +114,7 @@ func TestSigningKeysCreatedOnFirstStart(t *testing.T) {
 	}).Should(gomega.Succeed())
 	ks, s, jwks := storedKeys(t, operatorNamespace)
 	g.Expect(states(ks)).To(gomega.Equal("ES256:active,next RS256:active,next"))
-	g.Expect(s.Labels).To(gomega.HaveKeyWithValue(credentials.LabelKind, credentials.KindSigningKeys))
+	g.Expect(s.Labels).To(gomega.HaveKeyWithValue(contract.LabelKind, contract.KindSigningKeys))
 	g.Expect(jwksKids(t, jwks)).To(gomega.Equal(kids(ks)))
 	var cm corev1.ConfigMap
 	g.Expect(env.Client.Get(context.Background(), types.NamespacedName{Namespace: operatorNamespace, Name: keys.ConfigMapName}, &cm)).To(gomega.Succeed())

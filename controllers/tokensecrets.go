@@ -21,51 +21,10 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 )
 
-// TokenRequest asks the token server, in process, for the tokens of one token
-// Secret. With RefreshToken set it is the refresh_token grant; with User set
-// and no refresh token, the user's first tokens, issued as the password grant
-// issues them once the password is checked; otherwise client_credentials.
-type TokenRequest struct {
-	// Client is the client as this reconcile sees it (its status may be
-	// newer than any cache).
-	Client            *v1alpha1.OAuthClient
-	User              string
-	Scopes, Audiences []string
-	RefreshToken      string
-}
-
-// Tokens are what the token server issued.
-type Tokens struct {
-	AccessToken, TokenType, Scope, RefreshToken string
-	IssuedAt, ExpiresAt                         time.Time
-}
-
-// TokenRefusedError is an OAuth error answer (invalid_grant,
-// unauthorized_client, ...): the request will not succeed as it is.
-type TokenRefusedError struct{ Code, Description string }
-
-func (e *TokenRefusedError) Error() string { return e.Code + ": " + e.Description }
-
-// TokenIssuer issues tokens through the same grant code as the token
-// endpoint, so a token in a Secret is exactly what a client would get.
-type TokenIssuer interface {
-	IssueTokens(ctx context.Context, req TokenRequest) (*Tokens, error)
-	// RevokeRefreshToken ends the family of a refresh token that is
-	// abandoned.
-	RevokeRefreshToken(ctx context.Context, c *v1alpha1.OAuthClient, token string) error
-}
-
-// Keys of a token Secret.
 const (
-	KeyAccessToken  = "access_token"
-	KeyTokenType    = "token_type"
-	KeyExpiresAt    = "expires_at"
-	KeyIssuedAt     = "issued_at"
-	KeyScope        = "scope"
-	KeyRefreshToken = "refresh_token"
 	// annotationTokenSpec records a digest of the entry the tokens were
 	// issued for: a change of user, scopes or audiences renews them at once.
 	annotationTokenSpec = "tokenwarden.dev/token-spec"
@@ -164,11 +123,11 @@ func (r *OAuthClientReconciler) reconcileTokenSecret(ctx context.Context, c *v1a
 	var issuedAt, expiresAt time.Time
 	var refresh string
 	if existing != nil {
-		issuedAt, _ = time.Parse(time.RFC3339, string(existing.Data[KeyIssuedAt]))
-		expiresAt, _ = time.Parse(time.RFC3339, string(existing.Data[KeyExpiresAt]))
-		refresh = string(existing.Data[KeyRefreshToken])
+		issuedAt, _ = time.Parse(time.RFC3339, string(existing.Data[contract.KeyIssuedAt]))
+		expiresAt, _ = time.Parse(time.RFC3339, string(existing.Data[contract.KeyExpiresAt]))
+		refresh = string(existing.Data[contract.KeyRefreshToken])
 	}
-	fresh := existing != nil && len(existing.Data[KeyAccessToken]) > 0 && !expiresAt.IsZero() &&
+	fresh := existing != nil && len(existing.Data[contract.KeyAccessToken]) > 0 && !expiresAt.IsZero() &&
 		existing.Annotations[annotationTokenSpec] == specDigest
 	if fresh {
 		due := refreshPoint(c, ts, issuedAt, expiresAt)
@@ -189,10 +148,10 @@ func (r *OAuthClientReconciler) reconcileTokenSecret(ctx context.Context, c *v1a
 		r.abandon(ctx, c, existing)
 	}
 	tokens, restarted, err := r.obtainTokens(ctx, c, ts, refresh)
-	var refused *TokenRefusedError
+	var refused *contract.TokenRefusedError
 	if errors.As(err, &refused) {
 		tokenRefreshes.WithLabelValues("refused").Inc()
-		if existing != nil && len(existing.Data[KeyAccessToken]) > 0 {
+		if existing != nil && len(existing.Data[contract.KeyAccessToken]) > 0 {
 			r.abandon(ctx, c, existing)
 			if werr := r.writeTokenSecret(ctx, c, ts, existing, nil, specDigest); werr != nil {
 				return st, 0, werr
@@ -218,11 +177,11 @@ func (r *OAuthClientReconciler) reconcileTokenSecret(ctx context.Context, c *v1a
 			"the refresh token in Secret %s no longer worked (revoked or expired); new tokens were issued for user %s", ts.Name, ts.User)
 	}
 	data := map[string][]byte{
-		KeyAccessToken: []byte(tokens.AccessToken), KeyTokenType: []byte(tokens.TokenType), KeyScope: []byte(tokens.Scope),
-		KeyIssuedAt: []byte(tokens.IssuedAt.UTC().Format(time.RFC3339)), KeyExpiresAt: []byte(tokens.ExpiresAt.UTC().Format(time.RFC3339)),
+		contract.KeyAccessToken: []byte(tokens.AccessToken), contract.KeyTokenType: []byte(tokens.TokenType), contract.KeyScope: []byte(tokens.Scope),
+		contract.KeyIssuedAt: []byte(tokens.IssuedAt.UTC().Format(time.RFC3339)), contract.KeyExpiresAt: []byte(tokens.ExpiresAt.UTC().Format(time.RFC3339)),
 	}
 	if tokens.RefreshToken != "" {
-		data[KeyRefreshToken] = []byte(tokens.RefreshToken)
+		data[contract.KeyRefreshToken] = []byte(tokens.RefreshToken)
 	}
 	// The new tokens are written before anything relies on them. If the
 	// write fails, the old refresh token is presented again within the
@@ -243,16 +202,16 @@ func (r *OAuthClientReconciler) reconcileTokenSecret(ctx context.Context, c *v1a
 // obtainTokens renews with the refresh token when there is one; when that
 // family no longer works it starts a new one with the credentials the
 // operator already has (restarted is then true).
-func (r *OAuthClientReconciler) obtainTokens(ctx context.Context, c *v1alpha1.OAuthClient, ts v1alpha1.TokenSecret, refresh string) (*Tokens, bool, error) {
-	req := TokenRequest{Client: c, User: ts.User, Scopes: ts.Scopes, Audiences: ts.Audiences}
+func (r *OAuthClientReconciler) obtainTokens(ctx context.Context, c *v1alpha1.OAuthClient, ts v1alpha1.TokenSecret, refresh string) (*contract.Tokens, bool, error) {
+	req := contract.TokenRequest{Client: c, User: ts.User, Scopes: ts.Scopes, Audiences: ts.Audiences}
 	if ts.User == "" || refresh == "" {
 		t, err := r.Issuer.IssueTokens(ctx, req)
 		return t, false, err
 	}
 	req.RefreshToken = refresh
 	t, err := r.Issuer.IssueTokens(ctx, req)
-	var refused *TokenRefusedError
-	if !errors.As(err, &refused) || refused.Code != "invalid_grant" {
+	var refused *contract.TokenRefusedError
+	if !errors.As(err, &refused) || refused.Reason != contract.RefusedGrant {
 		return t, false, err
 	}
 	req.RefreshToken = ""
@@ -262,21 +221,21 @@ func (r *OAuthClientReconciler) obtainTokens(ctx context.Context, c *v1alpha1.OA
 
 // abandon revokes the refresh token family of tokens no longer kept.
 func (r *OAuthClientReconciler) abandon(ctx context.Context, c *v1alpha1.OAuthClient, s *corev1.Secret) {
-	if rt := string(s.Data[KeyRefreshToken]); rt != "" && r.Issuer != nil {
+	if rt := string(s.Data[contract.KeyRefreshToken]); rt != "" && r.Issuer != nil {
 		_ = r.Issuer.RevokeRefreshToken(ctx, c, rt)
 	}
 }
 
 // tokenKeys are the keys a token Secret's tokens occupy; clearing removes them.
-var tokenKeys = []string{KeyAccessToken, KeyTokenType, KeyExpiresAt, KeyIssuedAt, KeyScope, KeyRefreshToken}
+var tokenKeys = []string{contract.KeyAccessToken, contract.KeyTokenType, contract.KeyExpiresAt, contract.KeyIssuedAt, contract.KeyScope, contract.KeyRefreshToken}
 
 // writeTokenSecret creates or updates a token Secret through applySecret;
 // data nil clears the tokens. Nothing is written when nothing changed.
 func (r *OAuthClientReconciler) writeTokenSecret(ctx context.Context, c *v1alpha1.OAuthClient, ts v1alpha1.TokenSecret, existing *corev1.Secret, data map[string][]byte, specDigest string) error {
 	want := desiredSecret{
-		labels:      credentials.ManagedLabels(credentials.KindWorkloadToken, c.Name),
+		labels:      contract.ManagedLabels(contract.KindWorkloadToken, c.Name),
 		annotations: map[string]string{annotationTokenSpec: specDigest},
-		data:        map[string]string{credentials.KeyIssuer: r.Endpoints.Issuer, credentials.KeyTokenURL: r.Endpoints.TokenURL},
+		data:        map[string]string{contract.KeyIssuer: r.Endpoints.Issuer, contract.KeyTokenURL: r.Endpoints.TokenURL},
 	}
 	for k, v := range data {
 		want.data[k] = string(v)
@@ -301,7 +260,7 @@ func (r *OAuthClientReconciler) tokenSpecDigest(ctx context.Context, c *v1alpha1
 	fmt.Fprintf(h, "grants=%v\x00clientScopes=%v\x00clientAud=%v\x00public=%v\x00ttl=%v\x00", c.Spec.GrantTypes, c.Spec.Scopes, c.Spec.Audiences, c.Spec.Public, c.Spec.AccessTokenTTL)
 	if ts.User != "" {
 		var users v1alpha1.OAuthUserList
-		if err := r.List(ctx, &users, client.InNamespace(c.Namespace), client.MatchingFields{IndexUsername: ts.User}); err != nil {
+		if err := r.List(ctx, &users, client.InNamespace(c.Namespace), client.MatchingFields{contract.IndexUsername: ts.User}); err != nil {
 			return "", fmt.Errorf("list users: %w", err)
 		}
 		for _, u := range users.Items {

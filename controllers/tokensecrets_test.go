@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
 )
 
@@ -94,7 +94,7 @@ func TestClientTokenSecret(t *testing.T) {
 	g.Expect(string(s.Data["issuer"])).To(gomega.Equal(issuer))
 	g.Expect(string(s.Data["token_url"])).To(gomega.Equal(issuer + "/oauth/token"))
 	g.Expect(s.Data).NotTo(gomega.HaveKey("refresh_token"))
-	g.Expect(s.Labels).To(gomega.HaveKeyWithValue(credentials.LabelKind, credentials.KindWorkloadToken))
+	g.Expect(s.Labels).To(gomega.HaveKeyWithValue(contract.LabelKind, contract.KindWorkloadToken))
 	g.Expect(metav1.IsControlledBy(s, c)).To(gomega.BeTrue())
 	expires, err := time.Parse(time.RFC3339, string(s.Data["expires_at"]))
 	g.Expect(err).NotTo(gomega.HaveOccurred())

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
 )
 
@@ -28,8 +29,6 @@ const (
 	authCodePrefix = "twc_"
 	// CodeSecretPrefix starts the name of every authorization-code record.
 	CodeSecretPrefix = "twrc-"
-	// KindAuthorizationCode labels authorization-code records.
-	KindAuthorizationCode = "authorization-code"
 	// CodeDataKey holds the record in its Secret.
 	CodeDataKey = "code"
 	// codeTTL is the lifetime of a code; RFC 6749 §4.1.2 recommends at most
@@ -96,7 +95,7 @@ func (st *codeStore) create(ctx context.Context, namespace string, user *userRec
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: codeSecretName(code), Namespace: namespace,
-			Labels: map[string]string{credentials.LabelKind: KindAuthorizationCode, credentials.LabelManagedBy: credentials.ManagedBy},
+			Labels: map[string]string{contract.LabelKind: contract.KindAuthorizationCode, contract.LabelManagedBy: contract.ManagedBy},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: "oauth.tokenwarden.dev/v1alpha1", Kind: "OAuthUser", Name: user.obj.Name, UID: user.obj.UID,
 				Controller: &no, BlockOwnerDeletion: &no,

@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
@@ -478,7 +478,7 @@ func TestCollectorRemovesExpiredCodes(t *testing.T) {
 	newBrowser(t).signIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", pw)
 	codes := func() int {
 		var list corev1.SecretList
-		if err := env.Client.List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{credentials.LabelKind: tokenserver.KindAuthorizationCode}); err != nil {
+		if err := env.Client.List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{contract.LabelKind: contract.KindAuthorizationCode}); err != nil {
 			t.Fatal(err)
 		}
 		return len(list.Items)
@@ -488,7 +488,7 @@ func TestCollectorRemovesExpiredCodes(t *testing.T) {
 	}
 	eventually(t, func() int {
 		var list corev1.SecretList
-		_ = mgr.GetClient().List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{credentials.LabelKind: tokenserver.KindAuthorizationCode})
+		_ = mgr.GetClient().List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{contract.LabelKind: contract.KindAuthorizationCode})
 		return len(list.Items)
 	}).Should(gomega.Equal(1))
 	collectAt(t, time.Now())

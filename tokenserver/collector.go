@@ -16,7 +16,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 )
 
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=delete
@@ -75,7 +75,7 @@ func (c *Collector) Collect(ctx context.Context) (CollectStats, error) {
 	var st CollectStats
 	now := c.Clock.Now()
 	var fams corev1.SecretList
-	if err := c.Reader.List(ctx, &fams, client.MatchingLabels{credentials.LabelKind: credentials.KindRefreshFamily}); err != nil {
+	if err := c.Reader.List(ctx, &fams, client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily}); err != nil {
 		return st, fmt.Errorf("list refresh families: %w", err)
 	}
 	memo := map[string]*owners{}
@@ -118,7 +118,7 @@ func (c *Collector) Collect(ctx context.Context) (CollectStats, error) {
 		collected.WithLabelValues("refresh-family", reason).Inc()
 	}
 	var recs corev1.ConfigMapList
-	if err := c.Reader.List(ctx, &recs, client.InNamespace(c.Namespace), client.MatchingLabels{credentials.LabelKind: KindRevokedToken}); err != nil {
+	if err := c.Reader.List(ctx, &recs, client.InNamespace(c.Namespace), client.MatchingLabels{contract.LabelKind: contract.KindRevokedToken}); err != nil {
 		return st, fmt.Errorf("list revocation records: %w", err)
 	}
 	for i := range recs.Items {
@@ -145,7 +145,7 @@ func (c *Collector) Collect(ctx context.Context) (CollectStats, error) {
 // unreadable record is removed too: no code can be redeemed against it.
 func (c *Collector) collectCodes(ctx context.Context, now time.Time) (int, error) {
 	var codes corev1.SecretList
-	if err := c.Reader.List(ctx, &codes, client.MatchingLabels{credentials.LabelKind: KindAuthorizationCode}); err != nil {
+	if err := c.Reader.List(ctx, &codes, client.MatchingLabels{contract.LabelKind: contract.KindAuthorizationCode}); err != nil {
 		return 0, fmt.Errorf("list authorization codes: %w", err)
 	}
 	n := 0

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
@@ -21,7 +21,7 @@ import (
 func familyNames(t testing.TB, ns string) []string {
 	t.Helper()
 	var list corev1.SecretList
-	if err := env.Client.List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{credentials.LabelKind: credentials.KindRefreshFamily}); err != nil {
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily}); err != nil {
 		t.Fatal(err)
 	}
 	var out []string
@@ -61,7 +61,7 @@ func TestCollectorRemovesExpiredAndOrphanedFamilies(t *testing.T) {
 	// Both families are in the cache the collector reads.
 	eventually(t, func() int {
 		var list corev1.SecretList
-		_ = mgr.GetClient().List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{credentials.LabelKind: credentials.KindRefreshFamily})
+		_ = mgr.GetClient().List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily})
 		return len(list.Items)
 	}).Should(gomega.Equal(2))
 
@@ -130,7 +130,7 @@ func TestCollectorRemovesExpiredRevocationRecords(t *testing.T) {
 	g.Expect(rev.status).To(gomega.Equal(200))
 	records := func() int {
 		var list corev1.ConfigMapList
-		_ = mgr.GetClient().List(context.Background(), &list, client.InNamespace(operatorNamespace), client.MatchingLabels{credentials.LabelKind: tokenserver.KindRevokedToken})
+		_ = mgr.GetClient().List(context.Background(), &list, client.InNamespace(operatorNamespace), client.MatchingLabels{contract.LabelKind: contract.KindRevokedToken})
 		return len(list.Items)
 	}
 	eventually(t, records).Should(gomega.BeNumerically(">=", 1))

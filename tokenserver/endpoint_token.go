@@ -214,7 +214,7 @@ func checkAudience(c *v1alpha1.OAuthClient, p params) ([]string, error) {
 	}
 	for _, a := range asked {
 		if !slices.Contains(c.Spec.Audiences, a) {
-			return nil, newError(http.StatusBadRequest, "invalid_target", "audience "+quoteShort(a)+" is not allowed for this client")
+			return nil, newError(http.StatusBadRequest, errInvalidTarget, "audience "+quoteShort(a)+" is not allowed for this client")
 		}
 	}
 	return asked, nil

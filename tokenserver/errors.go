@@ -30,8 +30,7 @@ const (
 	errInvalidScope         = "invalid_scope"
 	errInvalidToken         = "invalid_token"
 	errServerError          = "server_error"
-	errSlowDown             = "slow_down"
-	errUnsupportedTokenType = "unsupported_token_type"
+	errInvalidTarget        = "invalid_target"
 )
 
 func newError(status int, code, description string) *oauthError {

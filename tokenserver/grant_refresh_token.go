@@ -49,7 +49,7 @@ func (g refreshTokenGrant) handle(ctx context.Context, req *tokenRequest) (*issu
 		}
 		for _, a := range req.audience {
 			if !slices.Contains(f.Audience, a) {
-				return newError(http.StatusBadRequest, "invalid_target", "audience "+quoteShort(a)+" was not granted to this refresh token")
+				return newError(http.StatusBadRequest, errInvalidTarget, "audience "+quoteShort(a)+" was not granted to this refresh token")
 			}
 		}
 		return nil

@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
 )
 
@@ -33,8 +34,6 @@ const (
 	FamilySecretPrefix = "twrf-"
 	// FamilyDataKey holds the family record in its Secret.
 	FamilyDataKey = "family"
-	// LabelFamilyClient names the client (object name) a family belongs to.
-	LabelFamilyClient = "tokenwarden.dev/client"
 )
 
 // family is the state of one refresh-token family (RFC 9700 §4.14.2): every
@@ -179,7 +178,7 @@ func (st *familyStore) create(ctx context.Context, req *tokenRequest, user *user
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: FamilySecretPrefix + id, Namespace: c.Namespace,
-			Labels: map[string]string{credentials.LabelKind: credentials.KindRefreshFamily, credentials.LabelManagedBy: credentials.ManagedBy, LabelFamilyClient: shortLabel(c.Name)},
+			Labels: map[string]string{contract.LabelKind: contract.KindRefreshFamily, contract.LabelManagedBy: contract.ManagedBy, contract.LabelFamilyClient: shortLabel(c.Name)},
 			// Owned by the user: deleting the user deletes its families. The
 			// client is checked on every use, and the family collector
 			// removes families whose client is gone.

@@ -34,7 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
@@ -244,7 +244,7 @@ func TestRefreshRotation(t *testing.T) {
 
 	// One family, in the client's namespace, labelled, holding no plaintext.
 	var list corev1.SecretList
-	if err := env.Client.List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{credentials.LabelKind: credentials.KindRefreshFamily}); err != nil {
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily}); err != nil {
 		t.Fatal(err)
 	}
 	if len(list.Items) != 1 {
@@ -254,8 +254,8 @@ func TestRefreshRotation(t *testing.T) {
 	if want := rfFamilyKey(t, f.ns, cur).Name; s.Name != want {
 		t.Fatalf("family Secret %s, want %s", s.Name, want)
 	}
-	if s.Labels[tokenserver.LabelFamilyClient] != "app" {
-		t.Fatalf("family labels %v: want %s=app", s.Labels, tokenserver.LabelFamilyClient)
+	if s.Labels[contract.LabelFamilyClient] != "app" {
+		t.Fatalf("family labels %v: want %s=app", s.Labels, contract.LabelFamilyClient)
 	}
 	var all []byte
 	for k, v := range s.Data {

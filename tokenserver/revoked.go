@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
 )
 
 // Revoked access tokens are recorded in the cluster, one ConfigMap per jti in
@@ -23,8 +22,6 @@ import (
 const (
 	// RevokedPrefix starts the name of every revocation record.
 	RevokedPrefix = "twrv-"
-	// KindRevokedToken labels revocation records.
-	KindRevokedToken = "revoked-token"
 	// RevokedExpiresKey holds the RFC 3339 time after which the record can go.
 	RevokedExpiresKey = "expires_at"
 )
@@ -57,7 +54,7 @@ func (r *revokedTokens) isRevoked(ctx context.Context, jti string) (bool, error)
 func (r *revokedTokens) revoke(ctx context.Context, jti string, expires time.Time) error {
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: r.namespace, Name: revokedName(jti),
-			Labels: map[string]string{credentials.LabelKind: KindRevokedToken, credentials.LabelManagedBy: credentials.ManagedBy}},
+			Labels: map[string]string{contract.LabelKind: contract.KindRevokedToken, contract.LabelManagedBy: contract.ManagedBy}},
 		Data: map[string]string{RevokedExpiresKey: expires.UTC().Format(time.RFC3339)},
 	}
 	if err := r.writer.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {

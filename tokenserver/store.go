@@ -12,8 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/controllers"
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 )
 
 // errNotFound is what a lookup returns for anything that does not exist or
@@ -61,7 +60,7 @@ func (d *cacheDirectory) ClientByID(ctx context.Context, id string) (*clientReco
 		return nil, errNotFound
 	}
 	var list v1alpha1.OAuthClientList
-	if err := d.reader.List(ctx, &list, client.MatchingFields{controllers.IndexClientID: id}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := d.reader.List(ctx, &list, client.MatchingFields{contract.IndexClientID: id}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
 	if len(list.Items) != 1 {
@@ -97,9 +96,9 @@ func (d *cacheDirectory) clientRecord(ctx context.Context, c *v1alpha1.OAuthClie
 	if err != nil {
 		return nil, err
 	}
-	rec.secret = string(s.Data[credentials.KeyClientSecret])
-	rec.previousSecret = string(s.Data[credentials.KeyClientSecretPrevious])
-	if t, err := time.Parse(time.RFC3339, string(s.Data[credentials.KeyClientSecretPreviousExpireAt])); err == nil {
+	rec.secret = string(s.Data[contract.KeyClientSecret])
+	rec.previousSecret = string(s.Data[contract.KeyClientSecretPrevious])
+	if t, err := time.Parse(time.RFC3339, string(s.Data[contract.KeyClientSecretPreviousExpireAt])); err == nil {
 		rec.previousExpiresAt = t
 	} else {
 		rec.previousSecret = ""
@@ -128,7 +127,7 @@ func (d *cacheDirectory) User(ctx context.Context, namespace, username string) (
 		return nil, errNotFound
 	}
 	var list v1alpha1.OAuthUserList
-	if err := d.reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{controllers.IndexUsername: username}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := d.reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{contract.IndexUsername: username}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	if len(list.Items) != 1 {
@@ -142,7 +141,7 @@ func (d *cacheDirectory) User(ctx context.Context, namespace, username string) (
 // same user).
 func (d *cacheDirectory) UserByUID(ctx context.Context, namespace string, uid types.UID) (*userRecord, error) {
 	var list v1alpha1.OAuthUserList
-	if err := d.reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{controllers.IndexUserUID: string(uid)}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := d.reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{contract.IndexUserUID: string(uid)}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	if len(list.Items) != 1 || list.Items[0].Status.Username == "" {
@@ -163,7 +162,7 @@ func (d *cacheDirectory) userRecord(ctx context.Context, u *v1alpha1.OAuthUser) 
 		ref := u.Spec.Password.SecretRef
 		key := ref.Key
 		if key == "" {
-			key = credentials.KeyPassword
+			key = contract.KeyPassword
 		}
 		s, err := d.secret(ctx, u.Namespace, ref.Name)
 		if err != nil {
@@ -175,7 +174,7 @@ func (d *cacheDirectory) userRecord(ctx context.Context, u *v1alpha1.OAuthUser) 
 		if err != nil {
 			return nil, err
 		}
-		rec.plaintext = string(s.Data[credentials.KeyPassword])
+		rec.plaintext = string(s.Data[contract.KeyPassword])
 	}
 	return rec, nil
 }

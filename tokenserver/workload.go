@@ -7,20 +7,20 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/controllers"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 )
 
 // sourceInProcess is the source address recorded for workload tokens.
 const sourceInProcess = "in-process"
 
 // IssueTokens issues the tokens of a workload token Secret through the same
-// grant code as POST /oauth/token (controllers.TokenIssuer): the refresh_token
+// grant code as POST /oauth/token (contract.TokenIssuer): the refresh_token
 // grant with a refresh token, the user's tokens as the password grant issues
 // them (the operator vouches for the user instead of a password), or
 // client_credentials.
-func (s *Server) IssueTokens(ctx context.Context, r controllers.TokenRequest) (*controllers.Tokens, error) {
+func (s *Server) IssueTokens(ctx context.Context, r contract.TokenRequest) (*contract.Tokens, error) {
 	if r.Client == nil || r.Client.Status.ClientID == "" || !r.Client.DeletionTimestamp.IsZero() {
-		return nil, &controllers.TokenRefusedError{Code: errInvalidClient, Description: "the client is not ready"}
+		return nil, &contract.TokenRefusedError{Reason: contract.RefusedClient, Code: errInvalidClient, Description: "the client is not ready"}
 	}
 	// The operator vouches for the client: no secret is checked.
 	c := &clientRecord{obj: r.Client}
@@ -43,19 +43,19 @@ func (s *Server) IssueTokens(ctx context.Context, r controllers.TokenRequest) (*
 	s.metrics.observeToken(string(grantType), err, s.opts.Clock.Since(start))
 	var oe *oauthError
 	if errors.As(err, &oe) {
-		return nil, &controllers.TokenRefusedError{Code: oe.Code, Description: oe.Description}
+		return nil, &contract.TokenRefusedError{Reason: refusalOf(oe.Code), Code: oe.Code, Description: oe.Description}
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &controllers.Tokens{
+	return &contract.Tokens{
 		AccessToken: res.accessToken, TokenType: "Bearer", Scope: strings.Join(res.scopes, " "),
 		RefreshToken: res.refreshToken, IssuedAt: res.issuedAt, ExpiresAt: res.issuedAt.Add(res.expiresIn).Truncate(time.Second),
 	}, nil
 }
 
 // RevokeRefreshToken ends the family of a refresh token the operator no longer
-// keeps (controllers.TokenIssuer).
+// keeps (contract.TokenIssuer).
 func (s *Server) RevokeRefreshToken(ctx context.Context, c *v1alpha1.OAuthClient, token string) error {
 	return s.families.revoke(ctx, c.Namespace, token, c.UID)
 }
@@ -81,4 +81,19 @@ func (g vouchedUserGrant) handle(ctx context.Context, req *tokenRequest) (*issue
 	return g.s.issue(ctx, req, user, issueOptions{authTime: req.now})
 }
 
-var _ controllers.TokenIssuer = (*Server)(nil)
+var _ contract.TokenIssuer = (*Server)(nil)
+
+// refusalOf maps an OAuth error code to the refusal the in-process caller
+// branches on.
+func refusalOf(code string) contract.Refusal {
+	switch code {
+	case errInvalidGrant:
+		return contract.RefusedGrant
+	case errInvalidClient, errUnauthorizedClient:
+		return contract.RefusedClient
+	case errInvalidScope, errInvalidTarget:
+		return contract.RefusedScope
+	default:
+		return contract.RefusedOther
+	}
+}

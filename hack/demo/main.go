@@ -43,8 +43,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/controllers"
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 	"github.com/tokenwarden/tokenwarden/internal/testenv"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
@@ -472,7 +471,7 @@ func notReady(ctx context.Context, c client.Client, o client.Object) (string, er
 			}
 			return "", err
 		}
-		if len(s.Data[controllers.KeyAccessToken]) == 0 {
+		if len(s.Data[contract.KeyAccessToken]) == 0 {
 			return "token Secret " + ts.Name + " has no access_token yet", nil
 		}
 	}
@@ -518,11 +517,11 @@ func readInfo(ctx context.Context, c client.Client, issuer, kubeconfig string) (
 	if err := c.Get(ctx, client.ObjectKey{Namespace: demoNamespace, Name: demoUser}, &u); err != nil {
 		return nil, fmt.Errorf("OAuthUser %s: %w", demoUser, err)
 	}
-	s, err := readSecret(ctx, c, u.Status.SecretName, credentials.KeyUsername, credentials.KeyPassword)
+	s, err := readSecret(ctx, c, u.Status.SecretName, contract.KeyUsername, contract.KeyPassword)
 	if err != nil {
 		return nil, err
 	}
-	in.Username, in.Password = s[credentials.KeyUsername], s[credentials.KeyPassword]
+	in.Username, in.Password = s[contract.KeyUsername], s[contract.KeyPassword]
 	return in, nil
 }
 
@@ -531,11 +530,11 @@ func readClient(ctx context.Context, c client.Client, name string) (clientCreds,
 	if err := c.Get(ctx, client.ObjectKey{Namespace: demoNamespace, Name: name}, &oc); err != nil {
 		return clientCreds{}, fmt.Errorf("OAuthClient %s: %w", name, err)
 	}
-	s, err := readSecret(ctx, c, oc.Status.SecretName, credentials.KeyClientID, credentials.KeyClientSecret, credentials.KeyTokenURL)
+	s, err := readSecret(ctx, c, oc.Status.SecretName, contract.KeyClientID, contract.KeyClientSecret, contract.KeyTokenURL)
 	if err != nil {
 		return clientCreds{}, err
 	}
-	return clientCreds{ID: s[credentials.KeyClientID], Secret: s[credentials.KeyClientSecret], TokenURL: s[credentials.KeyTokenURL]}, nil
+	return clientCreds{ID: s[contract.KeyClientID], Secret: s[contract.KeyClientSecret], TokenURL: s[contract.KeyTokenURL]}, nil
 }
 
 // readSecret reads the given keys of a Secret in the demo namespace; each

@@ -26,7 +26,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/controllers"
-	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 	"github.com/tokenwarden/tokenwarden/internal/testenv"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
@@ -72,7 +72,7 @@ func run(secrets, perClient int, ttl, duration time.Duration) error {
 	if err != nil {
 		return err
 	}
-	w, err := cs.CoreV1().Secrets(ns).Watch(ctx, metav1.ListOptions{LabelSelector: credentials.LabelKind + "=" + credentials.KindWorkloadToken})
+	w, err := cs.CoreV1().Secrets(ns).Watch(ctx, metav1.ListOptions{LabelSelector: contract.LabelKind + "=" + contract.KindWorkloadToken})
 	if err != nil {
 		return err
 	}
@@ -139,12 +139,12 @@ func run(secrets, perClient int, ttl, duration time.Duration) error {
 
 func countFilled(ctx context.Context, c client.Client, ns string) (int, error) {
 	var list corev1.SecretList
-	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{credentials.LabelKind: credentials.KindWorkloadToken}); err != nil {
+	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{contract.LabelKind: contract.KindWorkloadToken}); err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, s := range list.Items {
-		if len(s.Data[controllers.KeyAccessToken]) > 0 {
+		if len(s.Data[contract.KeyAccessToken]) > 0 {
 			n++
 		}
 	}
@@ -153,12 +153,12 @@ func countFilled(ctx context.Context, c client.Client, ns string) (int, error) {
 
 func lowestStoredRemaining(ctx context.Context, c client.Client, ns string) (time.Duration, error) {
 	var list corev1.SecretList
-	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{credentials.LabelKind: credentials.KindWorkloadToken}); err != nil {
+	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{contract.LabelKind: contract.KindWorkloadToken}); err != nil {
 		return 0, err
 	}
 	var lowest time.Duration
 	for i, s := range list.Items {
-		exp, err := time.Parse(time.RFC3339, string(s.Data[controllers.KeyExpiresAt]))
+		exp, err := time.Parse(time.RFC3339, string(s.Data[contract.KeyExpiresAt]))
 		if err != nil {
 			return 0, fmt.Errorf("secret %s: %w", s.Name, err)
 		}

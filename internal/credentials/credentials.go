@@ -12,59 +12,6 @@ import (
 	"strings"
 )
 
-// Keys of a credential Secret. They are snake_case so that a pod mounting the
-// Secret gets files with the names OAuth documents use.
-const (
-	KeyClientID                     = "client_id"
-	KeyClientSecret                 = "client_secret"
-	KeyClientSecretPrevious         = "client_secret_previous"
-	KeyClientSecretPreviousExpireAt = "client_secret_previous_expires_at"
-	KeyUsername                     = "username"
-	KeyPassword                     = "password"
-	KeyIssuer                       = "issuer"
-	KeyTokenURL                     = "token_url"
-	KeyJWKSURL                      = "jwks_url"
-	KeyScope                        = "scope"
-	KeyAccessToken                  = "access_token"
-	KeyRefreshToken                 = "refresh_token"
-	KeyExpiresAt                    = "expires_at"
-	KeyTokenType                    = "token_type"
-)
-
-// Labels and annotations Tokenwarden puts on what it writes. The manager caches
-// only Secrets that carry LabelKind, so it never holds every Secret of the
-// cluster in memory.
-const (
-	LabelKind      = "tokenwarden.dev/kind"
-	LabelOwnerName = "tokenwarden.dev/owner"
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedBy      = "tokenwarden"
-
-	// KindClient marks an OAuthClient's credential Secret.
-	KindClient = "client-credentials"
-	// KindUser marks an OAuthUser's credential Secret.
-	KindUser = "user-credentials"
-	// KindPasswordSource marks a Secret of the user's own that an OAuthUser
-	// takes its password from.
-	KindPasswordSource = "password-source"
-	// KindSigningKeys marks the Secret holding the signing keys.
-	KindSigningKeys = "signing-keys"
-	// KindJWKS marks the ConfigMap holding the public JWKS.
-	KindJWKS = "jwks"
-	// KindRefreshFamily marks a refresh-token family record.
-	KindRefreshFamily = "refresh-family"
-	// KindWorkloadToken marks a workload token Secret.
-	KindWorkloadToken = "workload-token"
-
-	// AnnotationSecretRotatedAt records when client_secret was generated
-	// (RFC 3339), so the rotation schedule survives a lost status.
-	AnnotationSecretRotatedAt = "tokenwarden.dev/secret-rotated-at"
-)
-
-// ReservedPrefix is the label and annotation prefix Tokenwarden owns; user
-// templates cannot set keys under it.
-const ReservedPrefix = "tokenwarden.dev/"
-
 // Endpoints derived from the issuer URL, written into every credential Secret
 // so a pod needs nothing else.
 type Endpoints struct {
@@ -103,13 +50,4 @@ func Equal(presented, stored string) bool {
 	a := sha256.Sum256([]byte(presented))
 	b := sha256.Sum256([]byte(stored))
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
-}
-
-// ManagedLabels are the labels every Secret Tokenwarden writes carries.
-func ManagedLabels(kind, owner string) map[string]string {
-	l := map[string]string{LabelKind: kind, LabelManagedBy: ManagedBy}
-	if owner != "" && len(owner) <= 63 {
-		l[LabelOwnerName] = owner
-	}
-	return l
 }

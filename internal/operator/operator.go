@@ -25,6 +25,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/tokenwarden/tokenwarden/controllers"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
@@ -81,7 +82,7 @@ func (o *Options) Defaults() {
 // reads: only those carrying the kind label are cached, so the manager never
 // holds every Secret of the cluster in memory.
 func managedSelector() labels.Selector {
-	req, err := labels.NewRequirement(credentials.LabelKind, selection.Exists, nil)
+	req, err := labels.NewRequirement(contract.LabelKind, selection.Exists, nil)
 	if err != nil {
 		panic(err)
 	}

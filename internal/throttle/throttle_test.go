@@ -2,10 +2,11 @@ package throttle
 
 import (
 	"fmt"
-	clocktesting "k8s.io/utils/clock/testing"
 	"sync"
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // newFakeClock is the clock the tests step by hand.

@@ -1,0 +1,95 @@
+package contract
+
+// Cache field indexes. The token server finds a client by the id it presents
+// and a user by namespace and username without listing; the controllers use
+// the "wanted" indexes to detect clashes before they happen.
+const (
+	// IndexClientID maps an OAuthClient to the client_id it holds (status),
+	// set only once the id is known not to clash.
+	IndexClientID = "status.clientID"
+	// IndexWantedClientID maps an OAuthClient to the id its spec asks for.
+	IndexWantedClientID = "spec.effectiveClientID"
+	// IndexUsername maps an OAuthUser to the username it holds (status).
+	IndexUsername = "status.username"
+	// IndexWantedUsername maps an OAuthUser to the username its spec asks for.
+	IndexWantedUsername = "spec.effectiveUsername"
+	// IndexUserUID maps an OAuthUser to its UID: refresh-token families and
+	// authorization codes name the user by UID.
+	IndexUserUID = "metadata.uid"
+	// IndexPasswordSecret maps an OAuthUser to the Secret it reads its
+	// password from, so a change there reaches the user.
+	IndexPasswordSecret = "spec.password.secretRef.name"
+)
+
+// Keys of credential and token Secrets. They are snake_case so that a pod
+// mounting the Secret gets files with the names OAuth documents use.
+const (
+	KeyClientID                     = "client_id"
+	KeyClientSecret                 = "client_secret"
+	KeyClientSecretPrevious         = "client_secret_previous"
+	KeyClientSecretPreviousExpireAt = "client_secret_previous_expires_at"
+	KeyUsername                     = "username"
+	KeyPassword                     = "password"
+	KeyIssuer                       = "issuer"
+	KeyTokenURL                     = "token_url"
+	KeyJWKSURL                      = "jwks_url"
+	KeyScope                        = "scope"
+	KeyAccessToken                  = "access_token"
+	KeyRefreshToken                 = "refresh_token"
+	KeyExpiresAt                    = "expires_at"
+	KeyIssuedAt                     = "issued_at"
+	KeyTokenType                    = "token_type"
+)
+
+// Labels and annotations Tokenwarden puts on what it writes. The manager caches
+// only Secrets and ConfigMaps that carry LabelKind, so it never holds every
+// Secret of the cluster in memory.
+const (
+	LabelKind      = "tokenwarden.dev/kind"
+	LabelOwnerName = "tokenwarden.dev/owner"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "tokenwarden"
+	// LabelFamilyClient names the client (object name) a refresh family
+	// belongs to.
+	LabelFamilyClient = "tokenwarden.dev/client"
+
+	// AnnotationSecretRotatedAt records when client_secret was generated
+	// (RFC 3339), so the rotation schedule survives a lost status.
+	AnnotationSecretRotatedAt = "tokenwarden.dev/secret-rotated-at"
+
+	// ReservedPrefix is the label and annotation prefix Tokenwarden owns;
+	// user templates cannot set keys under it.
+	ReservedPrefix = "tokenwarden.dev/"
+)
+
+// Values of LabelKind.
+const (
+	// KindClient marks an OAuthClient's credential Secret.
+	KindClient = "client-credentials"
+	// KindUser marks an OAuthUser's credential Secret.
+	KindUser = "user-credentials"
+	// KindPasswordSource marks a Secret of the user's own that an OAuthUser
+	// takes its password from.
+	KindPasswordSource = "password-source"
+	// KindSigningKeys marks the Secret holding the signing keys.
+	KindSigningKeys = "signing-keys"
+	// KindJWKS marks the ConfigMap holding the public JWKS.
+	KindJWKS = "jwks"
+	// KindRefreshFamily marks a refresh-token family record.
+	KindRefreshFamily = "refresh-family"
+	// KindAuthorizationCode marks an authorization-code record.
+	KindAuthorizationCode = "authorization-code"
+	// KindRevokedToken marks a revoked access token record.
+	KindRevokedToken = "revoked-token"
+	// KindWorkloadToken marks a workload token Secret.
+	KindWorkloadToken = "workload-token"
+)
+
+// ManagedLabels are the labels every Secret Tokenwarden writes carries.
+func ManagedLabels(kind, owner string) map[string]string {
+	l := map[string]string{LabelKind: kind, LabelManagedBy: ManagedBy}
+	if owner != "" && len(owner) <= 63 {
+		l[LabelOwnerName] = owner
+	}
+	return l
+}
