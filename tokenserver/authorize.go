@@ -10,12 +10,13 @@ import (
 	"strings"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // authorizeRequest is a validated authorization request (RFC 6749 §4.1.1,
 // §4.2.1; OpenID Connect Core §3.1.2.1).
 type authorizeRequest struct {
-	client *clientRecord
+	client *store.Client
 	// redirectURI is registered; given tells whether the request named it.
 	redirectURI string
 	given       bool
@@ -66,13 +67,13 @@ func (s *Server) parseAuthorize(ctx context.Context, v url.Values) (*authorizeRe
 		}
 	}
 	c, err := s.dir.ClientByID(ctx, v.Get("client_id"))
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, badPage("The application is unknown: client_id is missing or not registered.")
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !c.obj.HasGrant(v1alpha1.GrantAuthorizationCode) && !c.obj.HasGrant(v1alpha1.GrantImplicit) {
+	if !c.Object.HasGrant(v1alpha1.GrantAuthorizationCode) && !c.Object.HasGrant(v1alpha1.GrantImplicit) {
 		return nil, badPage("This application may not sign users in through the browser.")
 	}
 	ar := &authorizeRequest{client: c, state: v.Get("state"), nonce: v.Get("nonce"), maxAge: -1, loginHint: v.Get("login_hint"), carried: url.Values{}}
@@ -82,7 +83,7 @@ func (s *Server) parseAuthorize(ctx context.Context, v url.Values) (*authorizeRe
 		}
 	}
 	ar.redirectURI, ar.given = v.Get("redirect_uri"), v.Has("redirect_uri")
-	uris := c.obj.Spec.RedirectURIs
+	uris := c.Object.Spec.RedirectURIs
 	switch {
 	case !ar.given && len(uris) == 1:
 		ar.redirectURI = uris[0]
@@ -121,7 +122,7 @@ func (ar *authorizeRequest) validate(v url.Values) error {
 	case mode != "" && mode != "query":
 		return invalidRequest("response_mode " + quoteShort(mode) + " is not supported")
 	}
-	c := ar.client.obj
+	c := ar.client.Object
 	switch {
 	case len(types) == 0:
 		return invalidRequest("response_type is required")
@@ -157,7 +158,7 @@ func (ar *authorizeRequest) validate(v url.Values) error {
 // challenge required of public clients (RFC 9700 §2.1.1).
 func (ar *authorizeRequest) checkPKCE(v url.Values) error {
 	ar.challenge, ar.method = v.Get("code_challenge"), v.Get("code_challenge_method")
-	c := ar.client.obj
+	c := ar.client.Object
 	if ar.challenge == "" {
 		if ar.method != "" {
 			return invalidRequest("code_challenge_method without code_challenge")

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // serveAuthorize is the authorization endpoint (RFC 6749 §3.1), GET or POST
@@ -57,9 +59,9 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 // answer this request: same namespace as the client, the user still exists
 // and is enabled, and neither prompt=login nor max_age asks for a new
 // sign-in.
-func (s *Server) sessionUser(r *http.Request, ar *authorizeRequest, now time.Time) (*userRecord, time.Time, error) {
+func (s *Server) sessionUser(r *http.Request, ar *authorizeRequest, now time.Time) (*store.User, time.Time, error) {
 	sess := s.readSession(r, now)
-	if sess == nil || sess.Namespace != ar.client.obj.Namespace || slices.Contains(ar.prompt, "login") {
+	if sess == nil || sess.Namespace != ar.client.Object.Namespace || slices.Contains(ar.prompt, "login") {
 		return nil, time.Time{}, nil
 	}
 	authTime := time.Unix(sess.AuthTime, 0)
@@ -67,7 +69,7 @@ func (s *Server) sessionUser(r *http.Request, ar *authorizeRequest, now time.Tim
 		return nil, time.Time{}, nil
 	}
 	u, err := s.dir.UserByUID(r.Context(), sess.Namespace, sess.UserUID)
-	if errors.Is(err, errNotFound) || (err == nil && u.obj.Spec.Disabled) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Object.Spec.Disabled) {
 		return nil, time.Time{}, nil
 	}
 	if err != nil {
@@ -114,7 +116,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		s.loginPage(w, r, ar, username, "Enter your username and password.")
 		return
 	}
-	user, err := s.authenticateUser(r.Context(), ar.client.obj.Namespace, username, pw, sourceAddr(r))
+	user, err := s.authenticateUser(r.Context(), ar.client.Object.Namespace, username, pw, sourceAddr(r))
 	var oe *oauthError
 	if errors.As(err, &oe) {
 		s.loginPage(w, r, ar, username, loginMessage(oe))
@@ -125,7 +127,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	authTime := now.Truncate(time.Second)
-	if err := s.writeSession(w, session{Namespace: user.obj.Namespace, UserUID: user.obj.UID, AuthTime: authTime.Unix(), Expires: now.Add(sessionTTL).Unix()}); err != nil {
+	if err := s.writeSession(w, session{Namespace: user.Object.Namespace, UserUID: user.Object.UID, AuthTime: authTime.Unix(), Expires: now.Add(sessionTTL).Unix()}); err != nil {
 		s.authorizeFailed(w, r, ar, err)
 		return
 	}
@@ -164,9 +166,9 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, ar *authorize
 	if username == "" {
 		username = ar.loginHint
 	}
-	name := ar.client.obj.Spec.DisplayName
+	name := ar.client.Object.Spec.DisplayName
 	if name == "" {
-		name = ar.client.obj.Name
+		name = ar.client.Object.Name
 	}
 	d := loginData{ClientName: name, Username: username, Error: message, CSRF: csrfToken(key, nonce, ar.carried.Encode(), now.Add(loginFormTTL))}
 	for _, k := range carriedParams {
@@ -179,7 +181,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, ar *authorize
 
 // complete answers an authorization request for a signed-in user: a code
 // (RFC 6749 §4.1.2) or, for implicit, tokens in the fragment (§4.2.2).
-func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, user *userRecord, authTime time.Time) {
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, user *store.User, authTime time.Time) {
 	var v url.Values
 	var err error
 	if ar.code {
@@ -194,14 +196,14 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar *authorizeR
 	s.redirect(w, r, ar, v)
 }
 
-func (s *Server) issueCode(ctx context.Context, ar *authorizeRequest, user *userRecord, authTime time.Time) (url.Values, error) {
-	c := ar.client.obj
-	rec := &authCode{
-		ClientUID: c.UID, UserUID: user.obj.UID, RedirectURI: ar.redirectURI, RedirectURIGiven: ar.given,
+func (s *Server) issueCode(ctx context.Context, ar *authorizeRequest, user *store.User, authTime time.Time) (url.Values, error) {
+	c := ar.client.Object
+	rec := &store.AuthCode{
+		ClientUID: c.UID, UserUID: user.Object.UID, RedirectURI: ar.redirectURI, RedirectURIGiven: ar.given,
 		Scopes: ar.scopes, Nonce: ar.nonce, Challenge: ar.challenge, ChallengeMethod: ar.method,
 		AuthTime: authTime.UTC(), ExpiresAt: s.opts.Clock.Now().Add(codeTTL).UTC(),
 	}
-	code, err := s.codes.create(ctx, c.Namespace, user, rec)
+	code, err := s.createCode(ctx, c.Namespace, c.Name, user, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -211,9 +213,9 @@ func (s *Server) issueCode(ctx context.Context, ar *authorizeRequest, user *user
 // issueImplicit mints the tokens of the implicit flow, which RFC 9700 §2.1.2
 // deprecates; it is opt-in per client. Never a refresh token (RFC 6749
 // §4.2.2); an id_token returned with an access token carries at_hash.
-func (s *Server) issueImplicit(ctx context.Context, r *http.Request, ar *authorizeRequest, user *userRecord, authTime time.Time) (url.Values, error) {
+func (s *Server) issueImplicit(ctx context.Context, r *http.Request, ar *authorizeRequest, user *store.User, authTime time.Time) (url.Values, error) {
 	c := ar.client
-	aud, err := checkAudience(c.obj, params{})
+	aud, err := checkAudience(c.Object, params{})
 	if err != nil {
 		return nil, err
 	}

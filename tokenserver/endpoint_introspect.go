@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/jwt"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // accessToken is a verified access token that is still good: signature,
@@ -16,36 +17,36 @@ import (
 // have tokens.
 type accessToken struct {
 	claims *jwt.Claims
-	client *clientRecord
-	user   *userRecord
+	client *store.Client
+	user   *store.User
 }
 
 // checkAccessToken verifies an access token against the current keys and the
-// cluster state. errNotFound means "not active".
+// cluster state. store.ErrNotFound means "not active".
 func (s *Server) checkAccessToken(ctx context.Context, tok string) (*accessToken, error) {
 	set := s.keys.Current()
 	if set == nil || tok == "" || len(tok) > 8192 {
-		return nil, errNotFound
+		return nil, store.ErrNotFound
 	}
 	claims, err := jwt.Verify(tok, set, jwt.VerifyOptions{Issuer: s.opts.Issuer, Type: jwt.TypeAccessToken, Now: s.opts.Clock.Now})
 	if err != nil {
-		return nil, errNotFound
+		return nil, store.ErrNotFound
 	}
 	c, err := s.dir.ClientByID(ctx, claims.ClientID)
 	if err != nil {
 		return nil, err
 	}
-	if revoked, err := s.revoked.isRevoked(ctx, claims.JTI); err != nil || revoked {
-		return nil, errors.Join(err, errNotFound)
+	if revoked, err := s.revoked.IsRevoked(ctx, claims.JTI); err != nil || revoked {
+		return nil, errors.Join(err, store.ErrNotFound)
 	}
 	at := &accessToken{claims: claims, client: c}
 	if claims.Subject != claims.ClientID {
-		u, err := s.dir.UserByUID(ctx, c.obj.Namespace, typesUID(claims.Subject))
+		u, err := s.dir.UserByUID(ctx, c.Object.Namespace, typesUID(claims.Subject))
 		if err != nil {
 			return nil, err
 		}
-		if u.obj.Spec.Disabled {
-			return nil, errNotFound
+		if u.Object.Spec.Disabled {
+			return nil, store.ErrNotFound
 		}
 		at.user = u
 	}
@@ -54,7 +55,7 @@ func (s *Server) checkAccessToken(ctx context.Context, tok string) (*accessToken
 
 // authenticateEndpointClient authenticates the caller of introspection or
 // revocation with the same rules as the token endpoint.
-func (s *Server) authenticateEndpointClient(r *http.Request) (params, *clientRecord, error) {
+func (s *Server) authenticateEndpointClient(r *http.Request) (params, *store.Client, error) {
 	if r.Method != http.MethodPost {
 		return nil, nil, newError(http.StatusMethodNotAllowed, errInvalidRequest, "use POST")
 	}
@@ -72,7 +73,7 @@ func (s *Server) authenticateEndpointClient(r *http.Request) (params, *clientRec
 // invalid token, so introspection reveals nothing across tenants.
 func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	p, caller, err := s.authenticateEndpointClient(r)
-	if err == nil && caller.obj.Spec.Public {
+	if err == nil && caller.Object.Spec.Public {
 		err = invalidClient()
 	}
 	if err != nil {
@@ -93,7 +94,7 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	} else {
 		resp, err = s.introspectAccess(r.Context(), caller, tok)
 	}
-	if errors.Is(err, errNotFound) || errors.Is(err, errFamilyInvalid) || resp == nil && err == nil {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, errFamilyInvalid) || resp == nil && err == nil {
 		resp, err = map[string]any{"active": false}, nil
 	}
 	if err != nil {
@@ -103,14 +104,14 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) introspectAccess(ctx context.Context, caller *clientRecord, tok string) (map[string]any, error) {
+func (s *Server) introspectAccess(ctx context.Context, caller *store.Client, tok string) (map[string]any, error) {
 	at, err := s.checkAccessToken(ctx, tok)
 	if err != nil {
 		return nil, err
 	}
 	c := at.claims
-	if at.client.obj.Namespace != caller.obj.Namespace && !slices.Contains(c.Audience, caller.obj.Status.ClientID) {
-		return nil, errNotFound
+	if at.client.Object.Namespace != caller.Object.Namespace && !slices.Contains(c.Audience, caller.Object.Status.ClientID) {
+		return nil, store.ErrNotFound
 	}
 	resp := map[string]any{
 		"active": true, "token_type": "Bearer", "client_id": c.ClientID, "sub": c.Subject, "iss": c.Issuer,
@@ -125,22 +126,22 @@ func (s *Server) introspectAccess(ctx context.Context, caller *clientRecord, tok
 		}
 	}
 	if at.user != nil {
-		resp["username"] = at.user.obj.Status.Username
+		resp["username"] = at.user.Object.Status.Username
 	}
 	return resp, nil
 }
 
-func (s *Server) introspectRefresh(ctx context.Context, caller *clientRecord, tok string) (map[string]any, error) {
-	f, err := s.families.lookup(ctx, caller.obj.Namespace, tok)
+func (s *Server) introspectRefresh(ctx context.Context, caller *store.Client, tok string) (map[string]any, error) {
+	f, err := s.lookupFamily(ctx, caller.Object.Namespace, tok)
 	if err != nil {
 		return nil, err
 	}
-	if f.ClientUID != caller.obj.UID {
-		return nil, errNotFound
+	if f.ClientUID != caller.Object.UID {
+		return nil, store.ErrNotFound
 	}
-	u, err := s.dir.UserByUID(ctx, caller.obj.Namespace, f.UserUID)
-	if err != nil || u.obj.Spec.Disabled {
-		return nil, errors.Join(err, errNotFound)
+	u, err := s.dir.UserByUID(ctx, caller.Object.Namespace, f.UserUID)
+	if err != nil || u.Object.Spec.Disabled {
+		return nil, errors.Join(err, store.ErrNotFound)
 	}
 	exp := f.ExpiresAt
 	if idle := f.LastUsedAt.Add(f.IdleTTL); f.IdleTTL > 0 && idle.Before(exp) {
@@ -148,7 +149,7 @@ func (s *Server) introspectRefresh(ctx context.Context, caller *clientRecord, to
 	}
 	return map[string]any{
 		"active": true, "token_type": "refresh_token", "client_id": f.ClientID, "sub": string(f.UserUID),
-		"username": u.obj.Status.Username, "scope": strings.Join(f.Scopes, " "),
+		"username": u.Object.Status.Username, "scope": strings.Join(f.Scopes, " "),
 		"iat": f.CreatedAt.Unix(), "exp": exp.Unix(), "iss": s.opts.Issuer,
 	}, nil
 }
@@ -172,10 +173,10 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if strings.HasPrefix(tok, refreshTokenPrefix) {
-		err = s.families.revoke(ctx, caller.obj.Namespace, tok, caller.obj.UID)
-	} else if at, aerr := s.checkAccessToken(ctx, tok); aerr == nil && at.claims.ClientID == caller.obj.Status.ClientID {
-		err = s.revoked.revoke(ctx, at.claims.JTI, time.Unix(*at.claims.Expiry, 0))
-	} else if !errors.Is(aerr, errNotFound) {
+		err = s.revokeFamily(ctx, caller.Object.Namespace, tok, caller.Object.UID)
+	} else if at, aerr := s.checkAccessToken(ctx, tok); aerr == nil && at.claims.ClientID == caller.Object.Status.ClientID {
+		err = s.revoked.Revoke(ctx, at.claims.JTI, time.Unix(*at.claims.Expiry, 0))
+	} else if !errors.Is(aerr, store.ErrNotFound) {
 		err = aerr
 	}
 	if err != nil {

@@ -12,13 +12,14 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // tokenRequest is a token request after the shared steps: parsed, the client
 // authenticated, the grant allowed, the scope and audience checked.
 type tokenRequest struct {
 	params   params
-	client   *clientRecord
+	client   *store.Client
 	scopes   []string
 	audience []string
 	source   string
@@ -88,16 +89,16 @@ func (s *Server) token(r *http.Request, rt route) (string, *issued, error) {
 // client may use the grant, the scope and audience are within its own, then
 // the grant itself. The token endpoint and the in-process issuer of workload
 // tokens both come through here.
-func (s *Server) runGrant(ctx context.Context, c *clientRecord, grantType string, g grant, p params, source string) (*issued, error) {
-	if !c.obj.HasGrant(v1alpha1.GrantType(grantType)) || grantType == string(v1alpha1.GrantImplicit) {
+func (s *Server) runGrant(ctx context.Context, c *store.Client, grantType string, g grant, p params, source string) (*issued, error) {
+	if !c.Object.HasGrant(v1alpha1.GrantType(grantType)) || grantType == string(v1alpha1.GrantImplicit) {
 		return nil, newError(http.StatusBadRequest, errUnauthorizedClient, "the client may not use grant_type "+grantType)
 	}
 	req := &tokenRequest{params: p, client: c, source: source, now: s.opts.Clock.Now()}
 	var err error
-	if req.scopes, err = checkScopes(c.obj, p["scope"], grantType); err != nil {
+	if req.scopes, err = checkScopes(c.Object, p["scope"], grantType); err != nil {
 		return nil, err
 	}
-	if req.audience, err = checkAudience(c.obj, p); err != nil {
+	if req.audience, err = checkAudience(c.Object, p); err != nil {
 		return nil, err
 	}
 	return g.handle(ctx, req)
@@ -105,18 +106,18 @@ func (s *Server) runGrant(ctx context.Context, c *clientRecord, grantType string
 
 // authenticateClient finds the client and checks its secret. Every failure
 // gives the same answer, whether the client is unknown or the secret wrong.
-func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p params, rt route) (*clientRecord, error) {
+func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p params, rt route) (*store.Client, error) {
 	creds, perr := clientCredentialsFrom(r, p)
 	if perr != nil {
 		return nil, perr
 	}
-	var c *clientRecord
+	var c *store.Client
 	var err error
 	switch {
 	case rt.client != nil:
 		c, err = s.dir.ClientByName(ctx, rt.client.Namespace, rt.client.Name)
-		if err == nil && creds.id != "" && creds.id != c.obj.Status.ClientID {
-			err = errNotFound
+		if err == nil && creds.id != "" && creds.id != c.Object.Status.ClientID {
+			err = store.ErrNotFound
 		}
 	case creds.id == "" && rt.alias && s.opts.DefaultClient != nil:
 		c, err = s.dir.ClientByName(ctx, s.opts.DefaultClient.Namespace, s.opts.DefaultClient.Name)
@@ -124,7 +125,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p para
 		c, err = s.dir.ClientByID(ctx, creds.id)
 	}
 	if err != nil {
-		if err != errNotFound {
+		if err != store.ErrNotFound {
 			return nil, err
 		}
 		// Spend the same compare an existing client would, so timing does
@@ -142,16 +143,16 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p para
 
 // checkClientSecret: a public client presents no secret; a confidential one
 // presents its current secret or, during a rotation overlap, the previous.
-func (s *Server) checkClientSecret(c *clientRecord, presented string) bool {
-	if c.obj.Spec.Public {
+func (s *Server) checkClientSecret(c *store.Client, presented string) bool {
+	if c.Object.Spec.Public {
 		return presented == ""
 	}
-	if presented == "" || c.secret == "" {
+	if presented == "" || c.Secret == "" {
 		return false
 	}
-	ok := credentials.Equal(presented, c.secret)
-	if c.previousSecret != "" && s.opts.Clock.Now().Before(c.previousExpiresAt) {
-		ok = credentials.Equal(presented, c.previousSecret) || ok
+	ok := credentials.Equal(presented, c.Secret)
+	if c.PreviousSecret != "" && s.opts.Clock.Now().Before(c.PreviousExpiresAt) {
+		ok = credentials.Equal(presented, c.PreviousSecret) || ok
 	}
 	return ok
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tokenwarden/tokenwarden/internal/store"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -28,7 +29,7 @@ func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	at, err := s.checkAccessToken(r.Context(), tok)
-	if err != nil && !errors.Is(err, errNotFound) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.fail(w, r, err)
 		return
 	}
@@ -43,7 +44,7 @@ func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusForbidden, "insufficient_scope", "the access token lacks the openid scope"))
 		return
 	}
-	claims := userClaims(at.user.obj, scopes)
+	claims := userClaims(at.user.Object, scopes)
 	claims["sub"] = at.claims.Subject
 	writeJSON(w, http.StatusOK, claims)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/jwt"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // authorizationCodeGrant is RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6).
@@ -20,16 +21,16 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 	if code == "" {
 		return nil, invalidRequest("code is required")
 	}
-	c := req.client.obj
+	c := req.client.Object
 	familyID, err := newFamilyID()
 	if err != nil {
 		return nil, err
 	}
 	jti := jwt.NewJTI()
 	accessExpires := req.now.Add(durationOr(c.Spec.AccessTokenTTL, time.Hour))
-	var user *userRecord
+	var user *store.User
 	// Every refusal is decided before the code is marked used.
-	check := func(rec *authCode) error {
+	check := func(rec *store.AuthCode) error {
 		if rec.ClientUID != c.UID {
 			return errCodeInvalid
 		}
@@ -42,7 +43,7 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 			return invalidGrant("code_verifier does not match the code_challenge")
 		}
 		u, err := g.s.dir.UserByUID(ctx, c.Namespace, rec.UserUID)
-		if errors.Is(err, errNotFound) || (err == nil && u.obj.Spec.Disabled) {
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Object.Spec.Disabled) {
 			return invalidGrant("the user of this code no longer exists or is disabled")
 		}
 		if err != nil {
@@ -53,10 +54,10 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 		req.scopes = slices.DeleteFunc(slices.Clone(rec.Scopes), func(sc string) bool { return !slices.Contains(c.Spec.Scopes, sc) })
 		return nil
 	}
-	mark := func(rec *authCode) {
+	mark := func(rec *store.AuthCode) {
 		rec.FamilyID, rec.AccessJTI, rec.AccessExpiresAt = familyID, jti, accessExpires
 	}
-	rec, err := g.s.codes.redeem(ctx, c.Namespace, code, req.now, check, mark)
+	rec, err := g.s.redeemCode(ctx, c.Namespace, code, req.now, check, mark)
 	if errors.Is(err, errCodeReused) && rec.ClientUID == c.UID {
 		// RFC 6749 §4.1.2: a code used twice revokes what it issued; one
 		// of the two users is an attacker, and we cannot tell which.
@@ -78,14 +79,14 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 }
 
 // revokeIssued revokes the refresh family and access token a code issued.
-func (s *Server) revokeIssued(ctx context.Context, namespace string, rec *authCode) error {
+func (s *Server) revokeIssued(ctx context.Context, namespace string, rec *store.AuthCode) error {
 	if rec.FamilyID != "" {
-		if err := s.families.revokeID(ctx, namespace, rec.FamilyID); err != nil {
+		if err := s.families.Delete(ctx, namespace, rec.FamilyID); err != nil {
 			return err
 		}
 	}
 	if rec.AccessJTI != "" {
-		return s.revoked.revoke(ctx, rec.AccessJTI, rec.AccessExpiresAt)
+		return s.revoked.Revoke(ctx, rec.AccessJTI, rec.AccessExpiresAt)
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 type clientCredentialsGrant struct{ s *Server }
 
 func (g clientCredentialsGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
-	if req.client.obj.Spec.Public {
+	if req.client.Object.Spec.Public {
 		return nil, newError(http.StatusBadRequest, errUnauthorizedClient, "a public client cannot use client_credentials")
 	}
 	return g.s.issue(ctx, req, nil, issueOptions{})

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // passwordGrant is RFC 6749 §4.3, the resource owner password grant. RFC 9700
@@ -19,7 +20,7 @@ func (g passwordGrant) handle(ctx context.Context, req *tokenRequest) (*issued, 
 	if username == "" || pw == "" {
 		return nil, invalidRequest("username and password are required")
 	}
-	user, err := g.s.authenticateUser(ctx, req.client.obj.Namespace, username, pw, req.source)
+	user, err := g.s.authenticateUser(ctx, req.client.Object.Namespace, username, pw, req.source)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +30,7 @@ func (g passwordGrant) handle(ctx context.Context, req *tokenRequest) (*issued, 
 // authenticateUser checks a username and password of the client's namespace,
 // throttled per user and per source address. Every failure is the same
 // invalid_grant, so the answer does not tell whether the user exists.
-func (s *Server) authenticateUser(ctx context.Context, namespace, username, pw, source string) (*userRecord, error) {
+func (s *Server) authenticateUser(ctx context.Context, namespace, username, pw, source string) (*store.User, error) {
 	throttleKey := namespace + "/" + username
 	if ok, retry := s.throttle.Check(throttleKey, source); !ok {
 		s.metrics.throttled()
@@ -37,7 +38,7 @@ func (s *Server) authenticateUser(ctx context.Context, namespace, username, pw, 
 		return nil, e
 	}
 	user, err := s.dir.User(ctx, namespace, username)
-	if err != nil && err != errNotFound {
+	if err != nil && err != store.ErrNotFound {
 		return nil, err
 	}
 	ok := false
@@ -55,7 +56,7 @@ func (s *Server) authenticateUser(ctx context.Context, namespace, username, pw, 
 		return nil, invalidGrant("the username or password is wrong")
 	}
 	s.throttle.Succeeded(throttleKey, source)
-	if user.obj.Spec.Disabled {
+	if user.Object.Spec.Disabled {
 		return nil, invalidGrant("the user is disabled")
 	}
 	return user, nil
@@ -63,13 +64,13 @@ func (s *Server) authenticateUser(ctx context.Context, namespace, username, pw, 
 
 // checkPassword compares in constant time when the plaintext is known, and
 // verifies the hash (through the cache of recent successes) otherwise.
-func (s *Server) checkPassword(u *userRecord, pw string) (bool, error) {
-	if u.hash == "" {
-		return u.plaintext != "" && credentials.Equal(pw, u.plaintext), nil
+func (s *Server) checkPassword(u *store.User, pw string) (bool, error) {
+	if u.Hash == "" {
+		return u.Plaintext != "" && credentials.Equal(pw, u.Plaintext), nil
 	}
-	ok, err := s.passwords.Verify(string(u.obj.UID), u.obj.ResourceVersion, u.hash, pw)
+	ok, err := s.passwords.Verify(string(u.Object.UID), u.Object.ResourceVersion, u.Hash, pw)
 	if err != nil {
-		return false, fmt.Errorf("verify password hash of %s/%s: %w", u.obj.Namespace, u.obj.Name, err)
+		return false, fmt.Errorf("verify password hash of %s/%s: %w", u.Object.Namespace, u.Object.Name, err)
 	}
 	return ok, nil
 }

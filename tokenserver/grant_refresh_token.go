@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // refreshTokenGrant is RFC 6749 §6 with rotation on every use and replay
@@ -17,14 +19,14 @@ func (g refreshTokenGrant) handle(ctx context.Context, req *tokenRequest) (*issu
 	if tok == "" {
 		return nil, invalidRequest("refresh_token is required")
 	}
-	c := req.client.obj
+	c := req.client.Object
 	asked := strings.Fields(req.params["scope"])
 	askedAud := req.params["audience"] != "" || req.params["resource"] != ""
-	var user *userRecord
+	var user *store.User
 	// Every refusal is decided before the token rotates.
-	check := func(f *family) error {
+	check := func(f *store.Family) error {
 		u, err := g.s.dir.UserByUID(ctx, c.Namespace, f.UserUID)
-		if errors.Is(err, errNotFound) || (err == nil && u.obj.Spec.Disabled) {
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Object.Spec.Disabled) {
 			return invalidGrant("the user of this refresh token no longer exists or is disabled")
 		}
 		if err != nil {
@@ -54,7 +56,7 @@ func (g refreshTokenGrant) handle(ctx context.Context, req *tokenRequest) (*issu
 		}
 		return nil
 	}
-	f, next, err := g.s.families.rotate(ctx, c.Namespace, tok, c.UID, check)
+	f, next, err := g.s.rotateFamily(ctx, c.Namespace, tok, c.UID, check)
 	if errors.Is(err, errFamilyInvalid) {
 		if errors.Is(err, errFamilyReplayed) {
 			g.s.log.Info("refresh token replay: family revoked", "client", c.Status.ClientID, "source", req.source)

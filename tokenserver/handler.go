@@ -6,11 +6,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
 	"github.com/tokenwarden/tokenwarden/internal/password"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
 )
 
@@ -22,12 +22,13 @@ type KeySource interface {
 // Server is the token server. Build it with New; it is a manager Runnable.
 type Server struct {
 	opts      Options
-	dir       Directory
+	dir       store.Directory
+	families  store.Records[store.Family]
+	codes     store.Records[store.AuthCode]
+	revoked   store.Revocations
 	keys      KeySource
-	families  *familyStore
-	codes     *codeStore
 	macKeys   macKeyCache
-	revoked   *revokedTokens
+	discovery discovery
 	throttle  *throttle.Throttle
 	passwords *password.Cache
 	grants    map[v1alpha1.GrantType]grant
@@ -36,24 +37,12 @@ type Server struct {
 	handler   http.Handler
 }
 
-// Cluster is how the server reaches cluster state: Cache for every read on
-// the hot path, Live for reads that must not be stale (a refresh family after
-// a conflict), Writer for refresh families.
-type Cluster struct {
-	Cache  client.Reader
-	Live   client.Reader
-	Writer client.Client
-}
-
-// New builds a server over the cluster state.
-func New(o Options, cl Cluster, ks KeySource) *Server {
+// New builds a server over the stores; every store must be set.
+func New(o Options, st store.Stores, ks KeySource) *Server {
 	o.defaults()
 	s := &Server{
 		opts: o, keys: ks, log: o.Log.WithName("tokenserver"),
-		dir:       &cacheDirectory{reader: cl.Cache},
-		families:  &familyStore{cache: cl.Cache, live: cl.Live, writer: cl.Writer, clock: o.Clock, grace: o.RefreshGrace},
-		codes:     &codeStore{cache: cl.Cache, live: cl.Live, writer: cl.Writer},
-		revoked:   &revokedTokens{cache: cl.Cache, writer: cl.Writer, namespace: o.Namespace},
+		dir: st.Directory, families: st.Families, codes: st.Codes, revoked: st.Revocations,
 		throttle:  throttle.NewThrottle(o.UserThrottle, o.SourceThrottle, o.Clock.Now),
 		passwords: password.NewCache(10000, 10*time.Minute, o.Clock.Now),
 		metrics:   defaultMetrics,
@@ -64,6 +53,7 @@ func New(o Options, cl Cluster, ks KeySource) *Server {
 		v1alpha1.GrantRefreshToken:      refreshTokenGrant{s},
 		v1alpha1.GrantAuthorizationCode: authorizationCodeGrant{s},
 	}
+	s.discovery = newDiscovery(o)
 	s.handler = s.routes()
 	return s
 }

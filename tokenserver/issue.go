@@ -12,6 +12,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/jwt"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // issueOptions carry what a grant knows beyond the request.
@@ -34,18 +35,18 @@ type issueOptions struct {
 // id_token when a user asked for openid; a refresh token when the client may
 // refresh and, for OpenID requests, offline_access was asked for (OpenID
 // Connect Core §11).
-func (s *Server) issue(ctx context.Context, req *tokenRequest, user *userRecord, o issueOptions) (*issued, error) {
+func (s *Server) issue(ctx context.Context, req *tokenRequest, user *store.User, o issueOptions) (*issued, error) {
 	set := s.keys.Current()
 	if set == nil {
 		return nil, fmt.Errorf("no signing keys loaded yet")
 	}
-	c := req.client.obj
+	c := req.client.Object
 	ttl := durationOr(c.Spec.AccessTokenTTL, time.Hour)
 	subject := c.Status.ClientID
 	extra := map[string]any{}
 	if user != nil {
-		subject = string(user.obj.UID)
-		extra["preferred_username"] = user.obj.Status.Username
+		subject = string(user.Object.UID)
+		extra["preferred_username"] = user.Object.Status.Username
 		if !o.authTime.IsZero() {
 			extra["auth_time"] = o.authTime.Unix()
 		}
@@ -68,12 +69,12 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *userRecord,
 		}
 	}
 	if res.refreshToken == "" && !o.noRefresh && c.HasGrant(v1alpha1.GrantRefreshToken) && (!openID || slices.Contains(req.scopes, scopeOfflineAccess)) {
-		if res.refreshToken, err = s.families.create(ctx, req, user, o.authTime, o.familyID); err != nil {
+		if res.refreshToken, err = s.createFamily(ctx, req, user, o.authTime, o.familyID); err != nil {
 			return nil, err
 		}
 	}
 	if c.Spec.IncludeUserInTokenResponse {
-		u := user.obj
+		u := user.Object
 		res.user = &userObject{Username: u.Status.Username, UID: string(u.UID), Email: u.Spec.Email, DisplayName: u.Spec.DisplayName, Groups: u.Spec.Groups}
 	}
 	return res, nil
@@ -81,13 +82,13 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *userRecord,
 
 // mintIDToken builds an OpenID Connect id_token with the user's claims that the
 // granted scopes allow (OpenID Connect Core §5.4).
-func (s *Server) mintIDToken(set *keys.Set, req *tokenRequest, user *userRecord, access string, o issueOptions) (string, error) {
-	c := req.client.obj
+func (s *Server) mintIDToken(set *keys.Set, req *tokenRequest, user *store.User, access string, o issueOptions) (string, error) {
+	c := req.client.Object
 	tok, err := jwt.MintIDToken(set, s.opts.IDTokenAlg, jwt.IDClaims{
-		Issuer: s.opts.Issuer, Subject: string(user.obj.UID), Audience: c.Status.ClientID,
+		Issuer: s.opts.Issuer, Subject: string(user.Object.UID), Audience: c.Status.ClientID,
 		IssuedAt: req.now, TTL: durationOr(c.Spec.IDTokenTTL, time.Hour),
 		AuthTime: o.authTime, Nonce: o.nonce, AccessToken: access,
-		Claims: userClaims(user.obj, req.scopes),
+		Claims: userClaims(user.Object, req.scopes),
 	})
 	if err != nil {
 		return "", fmt.Errorf("mint id_token: %w", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/contract"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // sourceInProcess is the source address recorded for workload tokens.
@@ -23,7 +24,7 @@ func (s *Server) IssueTokens(ctx context.Context, r contract.TokenRequest) (*con
 		return nil, &contract.TokenRefusedError{Reason: contract.RefusedClient, Code: errInvalidClient, Description: "the client is not ready"}
 	}
 	// The operator vouches for the client: no secret is checked.
-	c := &clientRecord{obj: r.Client}
+	c := &store.Client{Object: r.Client}
 	p := params{}
 	var grantType v1alpha1.GrantType
 	var g grant
@@ -57,7 +58,7 @@ func (s *Server) IssueTokens(ctx context.Context, r contract.TokenRequest) (*con
 // RevokeRefreshToken ends the family of a refresh token the operator no longer
 // keeps (contract.TokenIssuer).
 func (s *Server) RevokeRefreshToken(ctx context.Context, c *v1alpha1.OAuthClient, token string) error {
-	return s.families.revoke(ctx, c.Namespace, token, c.UID)
+	return s.revokeFamily(ctx, c.Namespace, token, c.UID)
 }
 
 // vouchedUserGrant is the password grant after the password check: the
@@ -68,14 +69,14 @@ type vouchedUserGrant struct {
 }
 
 func (g vouchedUserGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
-	user, err := g.s.dir.User(ctx, req.client.obj.Namespace, g.username)
-	if errors.Is(err, errNotFound) {
+	user, err := g.s.dir.User(ctx, req.client.Object.Namespace, g.username)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalidGrant("user " + quoteShort(g.username) + " does not exist in this namespace or is not ready")
 	}
 	if err != nil {
 		return nil, err
 	}
-	if user.obj.Spec.Disabled {
+	if user.Object.Spec.Disabled {
 		return nil, invalidGrant("user " + quoteShort(g.username) + " is disabled")
 	}
 	return g.s.issue(ctx, req, user, issueOptions{authTime: req.now})

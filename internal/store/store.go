@@ -1,0 +1,134 @@
+// Package store is what the token server keeps and reads, behind small
+// interfaces: the directory of clients and users, refresh-token families,
+// authorization codes and revoked access tokens. Policy stays with the
+// caller: a store only reads, creates, deletes and compare-and-swaps, and an
+// update takes the decision as a function of the current record.
+//
+// Two implementations exist: kubestore (today's behaviour: the manager's
+// informer cache for reads, the API server for writes) and memstore (one
+// process, for tests and fuzzing). Both pass the conformance suite in
+// storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+)
+
+var (
+	// ErrNotFound: no such record (or client, or user), or one that cannot
+	// be used (being deleted, not ready).
+	ErrNotFound = errors.New("not found")
+	// ErrExists: Create found a record of that id.
+	ErrExists = errors.New("already exists")
+	// ErrConflict: the record kept changing under an Update; the caller may
+	// retry later.
+	ErrConflict = errors.New("record is being updated concurrently")
+)
+
+// Client is what the token server needs of an OAuthClient: the object (shared
+// with the cache; never modified) and its current secrets.
+type Client struct {
+	Object            *v1alpha1.OAuthClient
+	Secret            string
+	PreviousSecret    string
+	PreviousExpiresAt time.Time
+}
+
+// User is what the token server needs of an OAuthUser to check a password:
+// either a plaintext password (generated, or from the user's own Secret) or
+// a hash.
+type User struct {
+	Object    *v1alpha1.OAuthUser
+	Plaintext string
+	Hash      string
+}
+
+// Directory finds clients and users. The Kubernetes implementation reads the
+// manager's informer cache, so the token path makes no API call.
+type Directory interface {
+	// ClientByID returns the Ready client holding the client_id. Two
+	// objects holding one id is a state the controllers resolve; until then
+	// neither is found.
+	ClientByID(ctx context.Context, id string) (*Client, error)
+	// ClientByName returns the client namespace/name once it has an id.
+	ClientByName(ctx context.Context, namespace, name string) (*Client, error)
+	// User returns the user holding username in namespace, disabled or not.
+	User(ctx context.Context, namespace, username string) (*User, error)
+	// UserByUID finds a user by UID: refresh tokens and codes are bound to
+	// the UID, so a user re-created under the same name is another user.
+	UserByUID(ctx context.Context, namespace string, uid types.UID) (*User, error)
+}
+
+// Owner is whom a record was issued to. The Kubernetes store makes the user
+// the record's owner (deleting the user deletes its records) and labels it
+// with the client's name.
+type Owner struct {
+	UserName   string
+	UserUID    types.UID
+	ClientName string
+}
+
+// Op is what an update decided.
+type Op int
+
+const (
+	// Keep leaves the record as it is.
+	Keep Op = iota
+	// Write stores the record as the updater changed it.
+	Write
+	// Delete removes the record.
+	Delete
+)
+
+// Updater decides an update from the current record, which it may change in
+// place before answering Write. A store may call it more than once: first on
+// a copy that may lag behind (an informer cache), and again on a fresh read
+// when the first answer was an error or Delete, or when the write lost a
+// compare-and-swap. So a refusal and a deletion are always decided on fresh
+// data, and the updater must be a pure function of the record (plus values
+// it captured before the call).
+type Updater[T any] func(rec *T) (Op, error)
+
+// Records keeps records of one type by namespace and id.
+type Records[T any] interface {
+	// Create stores a new record; ErrExists when the id is taken.
+	Create(ctx context.Context, namespace, id string, rec *T, owner Owner) error
+	// Get reads the record fresh (never a lagging copy); ErrNotFound when
+	// there is none or it cannot be decoded.
+	Get(ctx context.Context, namespace, id string) (*T, error)
+	// Update applies fn as one compare-and-swap and returns the record as
+	// it was left (nil when deleted). An error from fn is returned as it
+	// is and nothing is written; with Delete the error (if any) is returned
+	// after the deletion. ErrNotFound when there is no record, ErrConflict
+	// when the record kept changing.
+	Update(ctx context.Context, namespace, id string, fn Updater[T]) (*T, error)
+	// Delete removes the record; a record already gone is fine.
+	Delete(ctx context.Context, namespace, id string) error
+	// Collect removes every record for which drop returns a non-empty
+	// reason, and counts removals by reason. A record changed since it was
+	// listed is left for the next collection. A record that cannot be
+	// decoded is removed with reason "unreadable".
+	Collect(ctx context.Context, drop func(namespace string, rec *T) string) (map[string]int, error)
+}
+
+// Revocations records revoked access tokens by jti until they expire.
+type Revocations interface {
+	Revoke(ctx context.Context, jti string, expires time.Time) error
+	IsRevoked(ctx context.Context, jti string) (bool, error)
+	// Collect removes the records that expired before the given time.
+	Collect(ctx context.Context, before time.Time) (int, error)
+}
+
+// Stores is everything the token server keeps.
+type Stores struct {
+	Directory   Directory
+	Families    Records[Family]
+	Codes       Records[AuthCode]
+	Revocations Revocations
+}
