@@ -132,7 +132,7 @@ func (ar *authorizeRequest) validate(v url.Values) error {
 		return newError(http.StatusBadRequest, errUnauthorizedClient, "the client may not use response_type "+quoteShort(v.Get("response_type")))
 	}
 	var err error
-	if ar.scopes, err = checkScopes(c, v.Get("scope"), string(v1alpha1.GrantAuthorizationCode)); err != nil {
+	if ar.scopes, err = checkScopes(c, strings.Fields(v.Get("scope")), string(v1alpha1.GrantAuthorizationCode)); err != nil {
 		return err
 	}
 	if ar.idToken && !slices.Contains(ar.scopes, scopeOpenID) {

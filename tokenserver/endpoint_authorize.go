@@ -215,11 +215,11 @@ func (s *Server) issueCode(ctx context.Context, ar *authorizeRequest, user *stor
 // §4.2.2); an id_token returned with an access token carries at_hash.
 func (s *Server) issueImplicit(ctx context.Context, r *http.Request, ar *authorizeRequest, user *store.User, authTime time.Time) (url.Values, error) {
 	c := ar.client
-	aud, err := checkAudience(c.Object, params{})
+	aud, err := checkAudience(c.Object, nil)
 	if err != nil {
 		return nil, err
 	}
-	req := &tokenRequest{params: params{}, client: c, scopes: ar.scopes, audience: aud, source: sourceAddr(r), now: s.opts.Clock.Now()}
+	req := &tokenRequest{client: c, scopes: ar.scopes, audience: aud, source: sourceAddr(r), now: s.opts.Clock.Now()}
 	o := issueOptions{authTime: authTime, nonce: ar.nonce, noRefresh: true}
 	v := url.Values{}
 	if ar.token {

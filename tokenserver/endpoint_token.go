@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -18,7 +17,7 @@ import (
 // tokenRequest is a token request after the shared steps: parsed, the client
 // authenticated, the grant allowed, the scope and audience checked.
 type tokenRequest struct {
-	params   params
+	in       grantParams
 	client   *store.Client
 	scopes   []string
 	audience []string
@@ -69,7 +68,8 @@ func (s *Server) token(r *http.Request, rt route) (string, *issued, error) {
 	if perr != nil {
 		return "", nil, perr
 	}
-	grantType := p["grant_type"]
+	in := newGrantParams(p)
+	grantType := in.grantType
 	g, ok := s.grants[v1alpha1.GrantType(grantType)]
 	if !ok {
 		if grantType == "" {
@@ -81,7 +81,7 @@ func (s *Server) token(r *http.Request, rt route) (string, *issued, error) {
 	if err != nil {
 		return grantType, nil, err
 	}
-	res, err := s.runGrant(r.Context(), c, grantType, g, p, sourceAddr(r))
+	res, err := s.runGrant(r.Context(), c, g, in, sourceAddr(r))
 	return grantType, res, err
 }
 
@@ -89,16 +89,17 @@ func (s *Server) token(r *http.Request, rt route) (string, *issued, error) {
 // client may use the grant, the scope and audience are within its own, then
 // the grant itself. The token endpoint and the in-process issuer of workload
 // tokens both come through here.
-func (s *Server) runGrant(ctx context.Context, c *store.Client, grantType string, g grant, p params, source string) (*issued, error) {
+func (s *Server) runGrant(ctx context.Context, c *store.Client, g grant, in grantParams, source string) (*issued, error) {
+	grantType := in.grantType
 	if !c.Object.HasGrant(v1alpha1.GrantType(grantType)) || grantType == string(v1alpha1.GrantImplicit) {
 		return nil, newError(http.StatusBadRequest, errUnauthorizedClient, "the client may not use grant_type "+grantType)
 	}
-	req := &tokenRequest{params: p, client: c, source: source, now: s.opts.Clock.Now()}
+	req := &tokenRequest{in: in, client: c, source: source, now: s.opts.Clock.Now()}
 	var err error
-	if req.scopes, err = checkScopes(c.Object, p["scope"], grantType); err != nil {
+	if req.scopes, err = checkScopes(c.Object, in.scope, grantType); err != nil {
 		return nil, err
 	}
-	if req.audience, err = checkAudience(c.Object, p); err != nil {
+	if req.audience, err = checkAudience(c.Object, in.audience); err != nil {
 		return nil, err
 	}
 	return g.handle(ctx, req)
@@ -173,9 +174,9 @@ func isUserScope(s string) bool {
 // scopes is invalid_scope (RFC 6749 §3.3); with none requested the client's
 // scopes are granted, except the user scopes for client_credentials, which has
 // no user, and offline_access, which must be asked for.
-func checkScopes(c *v1alpha1.OAuthClient, requested, grantType string) ([]string, error) {
+func checkScopes(c *v1alpha1.OAuthClient, requested []string, grantType string) ([]string, error) {
 	userless := grantType == string(v1alpha1.GrantClientCredentials)
-	if strings.TrimSpace(requested) == "" {
+	if len(requested) == 0 {
 		var out []string
 		for _, sc := range c.Spec.Scopes {
 			if sc != scopeOfflineAccess && !(userless && isUserScope(sc)) {
@@ -185,7 +186,7 @@ func checkScopes(c *v1alpha1.OAuthClient, requested, grantType string) ([]string
 		return out, nil
 	}
 	var out []string
-	for _, sc := range strings.Fields(requested) {
+	for _, sc := range requested {
 		if !slices.Contains(c.Spec.Scopes, sc) {
 			return nil, invalidScope("scope " + quoteShort(sc) + " is not allowed for this client")
 		}
@@ -202,11 +203,7 @@ func checkScopes(c *v1alpha1.OAuthClient, requested, grantType string) ([]string
 // checkAudience returns the aud of the access token: what the request asks for
 // with "audience" (space-separated) or "resource" (RFC 8707), within the
 // client's audiences; by default all of them, or the client itself.
-func checkAudience(c *v1alpha1.OAuthClient, p params) ([]string, error) {
-	asked := strings.Fields(p["audience"])
-	if r := p["resource"]; r != "" {
-		asked = append(asked, r)
-	}
+func checkAudience(c *v1alpha1.OAuthClient, asked []string) ([]string, error) {
 	if len(asked) == 0 {
 		if len(c.Spec.Audiences) > 0 {
 			return c.Spec.Audiences, nil

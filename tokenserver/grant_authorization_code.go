@@ -17,7 +17,7 @@ import (
 type authorizationCodeGrant struct{ s *Server }
 
 func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
-	code := req.params["code"]
+	code := req.in.code
 	if code == "" {
 		return nil, invalidRequest("code is required")
 	}
@@ -36,10 +36,10 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 		}
 		// RFC 6749 §4.1.3: required and identical when the authorization
 		// request named one.
-		if uri, ok := req.params["redirect_uri"]; (rec.RedirectURIGiven || ok) && uri != rec.RedirectURI {
+		if in := req.in; (rec.RedirectURIGiven || in.redirectURIGiven) && in.redirectURI != rec.RedirectURI {
 			return invalidGrant("redirect_uri does not match the authorization request")
 		}
-		if !verifyPKCE(rec.ChallengeMethod, rec.Challenge, req.params["code_verifier"]) {
+		if !verifyPKCE(rec.ChallengeMethod, rec.Challenge, req.in.codeVerifier) {
 			return invalidGrant("code_verifier does not match the code_challenge")
 		}
 		u, err := g.s.dir.UserByUID(ctx, c.Namespace, rec.UserUID)

@@ -16,7 +16,7 @@ import (
 type passwordGrant struct{ s *Server }
 
 func (g passwordGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
-	username, pw := req.params["username"], req.params["password"]
+	username, pw := req.in.username, req.in.password
 	if username == "" || pw == "" {
 		return nil, invalidRequest("username and password are required")
 	}

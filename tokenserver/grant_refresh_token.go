@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
@@ -15,13 +14,13 @@ import (
 type refreshTokenGrant struct{ s *Server }
 
 func (g refreshTokenGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
-	tok := req.params["refresh_token"]
+	tok := req.in.refreshToken
 	if tok == "" {
 		return nil, invalidRequest("refresh_token is required")
 	}
 	c := req.client.Object
-	asked := strings.Fields(req.params["scope"])
-	askedAud := req.params["audience"] != "" || req.params["resource"] != ""
+	asked := req.in.scope
+	askedAud := len(req.in.audience) > 0
 	var user *store.User
 	// Every refusal is decided before the token rotates.
 	check := func(f *store.Family) error {

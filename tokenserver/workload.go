@@ -25,22 +25,21 @@ func (s *Server) IssueTokens(ctx context.Context, r contract.TokenRequest) (*con
 	}
 	// The operator vouches for the client: no secret is checked.
 	c := &store.Client{Object: r.Client}
-	p := params{}
+	in := grantParams{scope: r.Scopes, audience: r.Audiences}
 	var grantType v1alpha1.GrantType
 	var g grant
 	switch {
 	case r.RefreshToken != "":
 		grantType, g = v1alpha1.GrantRefreshToken, s.grants[v1alpha1.GrantRefreshToken]
-		p["refresh_token"] = r.RefreshToken
+		in = grantParams{refreshToken: r.RefreshToken}
 	case r.User != "":
 		grantType, g = v1alpha1.GrantPassword, vouchedUserGrant{s: s, username: r.User}
-		p["scope"], p["audience"] = strings.Join(r.Scopes, " "), strings.Join(r.Audiences, " ")
 	default:
 		grantType, g = v1alpha1.GrantClientCredentials, s.grants[v1alpha1.GrantClientCredentials]
-		p["scope"], p["audience"] = strings.Join(r.Scopes, " "), strings.Join(r.Audiences, " ")
 	}
 	start := s.opts.Clock.Now()
-	res, err := s.runGrant(ctx, c, string(grantType), g, p, sourceInProcess)
+	in.grantType = string(grantType)
+	res, err := s.runGrant(ctx, c, g, in, sourceInProcess)
 	s.metrics.observeToken(string(grantType), err, s.opts.Clock.Since(start))
 	var oe *oauthError
 	if errors.As(err, &oe) {
