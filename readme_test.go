@@ -18,7 +18,7 @@ func TestReadmeDocumentsEveryFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`flag\.(?:String|Bool|Int|Int64|Duration|Func)(?:Var)?\((?:&[^,]+, )?"([a-z0-9-]+)"`)
+	re := regexp.MustCompile(`(?:flag|fs)\.(?:String|Bool|Int|Int64|Duration|Func)(?:Var)?\((?:&[^,]+, )?"([a-z0-9-]+)"`)
 	names := re.FindAllStringSubmatch(string(src), -1)
 	if len(names) < 20 {
 		t.Fatalf("found only %d flags in main.go; the pattern is out of date", len(names))

@@ -19,7 +19,6 @@ import (
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 	"github.com/tokenwarden/tokenwarden/internal/testenv"
-	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
 const (
@@ -43,10 +42,9 @@ func TestMain(m *testing.M) {
 			return nil, err
 		}
 		var err error
-		mgr, err = operator.NewManager(ctx, e.Config, operator.Options{
-			Namespace: operatorNamespace, IssuerURL: issuer, Clock: clock,
-			Token: tokenserver.Options{Addr: "127.0.0.1:0"},
-		})
+		o := testenv.OperatorOptions(operatorNamespace, issuer)
+		o.Clock = clock
+		mgr, err = operator.NewManager(ctx, e.Config, o)
 		if err != nil {
 			cancel()
 			return nil, err

@@ -2,6 +2,7 @@ package tokenserver
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -37,9 +38,15 @@ type Server struct {
 	handler   http.Handler
 }
 
-// New builds a server over the stores; every store must be set.
-func New(o Options, st store.Stores, ks KeySource) *Server {
-	o.defaults()
+// New builds a server over the stores from options that start from
+// DefaultOptions.
+func New(o Options, st store.Stores, ks KeySource) (*Server, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("token server options: %w", err)
+	}
+	if st.Directory == nil || st.Families == nil || st.Codes == nil || st.Revocations == nil {
+		return nil, errors.New("token server: a store is missing")
+	}
 	s := &Server{
 		opts: o, keys: ks, log: o.Log.WithName("tokenserver"),
 		dir: st.Directory, families: st.Families, codes: st.Codes, revoked: st.Revocations,
@@ -55,7 +62,7 @@ func New(o Options, st store.Stores, ks KeySource) *Server {
 	}
 	s.discovery = newDiscovery(o)
 	s.handler = s.routes()
-	return s
+	return s, nil
 }
 
 // Handler is the HTTP handler (tests serve it with httptest).

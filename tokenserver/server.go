@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,15 +24,13 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
 )
 
-// Options configure the token server.
+// Options configure the token server. DefaultOptions is the one place that
+// holds their defaults; flags and tests start from it and change fields.
 type Options struct {
 	// Addr is the listen address, e.g. ":8443" or "127.0.0.1:0".
 	Addr string
 	// Issuer is the issuer URL exactly as it appears in iss and discovery.
 	Issuer string
-	// Namespace is the operator's namespace, where revoked access tokens are
-	// recorded.
-	Namespace string
 	// TLSCertFile and TLSKeyFile enable TLS; the files are re-read when they
 	// change, so a rotated certificate needs no restart.
 	TLSCertFile, TLSKeyFile string
@@ -40,14 +40,13 @@ type Options struct {
 	// DefaultClient identifies the client of a request on an alias path that
 	// names none (some legacy password-grant clients send no client_id).
 	DefaultClient *types.NamespacedName
-	// MaxBodyBytes bounds request bodies. Default 64 KiB.
+	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64
 	// RefreshGrace is how long a just-superseded refresh token is still
-	// accepted, for honest retries of a request whose answer was lost.
-	// Zero means the default, 10 s; a negative value turns the window off.
+	// accepted, for honest retries of a request whose answer was lost; zero
+	// turns the window off.
 	RefreshGrace time.Duration
-	// AccessTokenAlg signs access tokens (default ES256); IDTokenAlg signs
-	// id_tokens (default RS256, the OpenID Connect default).
+	// AccessTokenAlg signs access tokens; IDTokenAlg signs id_tokens.
 	AccessTokenAlg, IDTokenAlg keys.Algorithm
 	// UserThrottle and SourceThrottle limit failed sign-ins per user and per
 	// source address.
@@ -58,35 +57,48 @@ type Options struct {
 	Log logr.Logger
 	// Listener, when set, is used instead of listening on Addr (tests).
 	Listener net.Listener
-	// Ready, when set, is closed once the server listens (tests, demo).
+	// Ready, when set, receives the listen address once the server listens
+	// (tests, demo).
 	Ready chan<- string
 }
 
-func (o *Options) defaults() {
-	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = 64 << 10
+// DefaultOptions are the defaults: 64 KiB bodies, a 10 s refresh grace,
+// ES256 access tokens and RS256 id_tokens (the OpenID Connect default), and
+// the default sign-in throttles.
+func DefaultOptions() Options {
+	return Options{
+		Addr: ":8443", MaxBodyBytes: 64 << 10, RefreshGrace: 10 * time.Second,
+		AccessTokenAlg: keys.ES256, IDTokenAlg: keys.RS256,
+		UserThrottle: throttle.DefaultUserConfig(), SourceThrottle: throttle.DefaultSourceConfig(),
+		Clock: clock.RealClock{}, Log: logr.Discard(),
 	}
+}
+
+// Validate reports options the server cannot run with.
+func (o *Options) Validate() error {
+	u, err := url.Parse(o.Issuer)
 	switch {
-	case o.RefreshGrace == 0:
-		o.RefreshGrace = 10 * time.Second
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("issuer %q must be an absolute http(s) URL without query or fragment", o.Issuer)
+	case o.MaxBodyBytes < 1<<10:
+		return fmt.Errorf("max body size %d is below 1 KiB", o.MaxBodyBytes)
 	case o.RefreshGrace < 0:
-		o.RefreshGrace = 0
+		return fmt.Errorf("refresh grace %s is negative", o.RefreshGrace)
+	case o.AccessTokenAlg == "" || o.IDTokenAlg == "":
+		return errors.New("token signing algorithms are not set")
+	case o.UserThrottle.MaxFailures < 1 || o.SourceThrottle.MaxFailures < 1 || o.UserThrottle.Window <= 0 || o.SourceThrottle.Window <= 0:
+		return errors.New("sign-in throttles need at least one failure and a positive window")
+	case o.Clock == nil:
+		return errors.New("no clock")
+	case o.TLSCertFile != "" && o.TLSKeyFile == "", o.TLSCertFile == "" && o.TLSKeyFile != "":
+		return errors.New("a TLS certificate needs its key and a key its certificate")
 	}
-	if o.Clock == nil {
-		o.Clock = clock.RealClock{}
+	for _, a := range o.TokenPathAliases {
+		if !strings.HasPrefix(a, "/") || strings.ContainsAny(a, "{} ") {
+			return fmt.Errorf("token path alias %q must be an absolute path without spaces or braces", a)
+		}
 	}
-	if o.AccessTokenAlg == "" {
-		o.AccessTokenAlg = keys.ES256
-	}
-	if o.IDTokenAlg == "" {
-		o.IDTokenAlg = keys.RS256
-	}
-	if o.UserThrottle.MaxFailures == 0 {
-		o.UserThrottle = throttle.DefaultUserConfig()
-	}
-	if o.SourceThrottle.MaxFailures == 0 {
-		o.SourceThrottle = throttle.DefaultSourceConfig()
-	}
+	return nil
 }
 
 // Start serves until ctx ends, then shuts down gracefully. It implements the

@@ -46,7 +46,6 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 	"github.com/tokenwarden/tokenwarden/internal/testenv"
-	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
 // Names the demo creates.
@@ -300,15 +299,13 @@ func listen(port int) (ln net.Listener, note string, err error) {
 func startManager(cfg *rest.Config, issuer string, ln net.Listener) (stop func() error, err error) {
 	mgrCtx, cancel := context.WithCancel(context.Background())
 	listening := make(chan string, 1)
-	mgr, err := operator.NewManager(mgrCtx, cfg, operator.Options{
-		Namespace:   operatorNamespace,
-		IssuerURL:   issuer,
-		MetricsAddr: "0",
-		ProbeAddr:   "0",
-		// run builds one manager, but a test process calls run more than once.
-		SkipControllerNameValidation: true,
-		Token:                        tokenserver.Options{Addr: ln.Addr().String(), Listener: ln, Ready: listening},
-	})
+	o := operator.DefaultOptions()
+	o.Namespace, o.IssuerURL = operatorNamespace, issuer
+	o.MetricsAddr, o.ProbeAddr, o.LeaderElection = "0", "0", false
+	// run builds one manager, but a test process calls run more than once.
+	o.SkipControllerNameValidation = true
+	o.Token.Addr, o.Token.Listener, o.Token.Ready = ln.Addr().String(), ln, listening
+	mgr, err := operator.NewManager(mgrCtx, cfg, o)
 	if err != nil {
 		cancel()
 		return nil, err

@@ -29,7 +29,6 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 	"github.com/tokenwarden/tokenwarden/internal/testenv"
-	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
 func main() {
@@ -59,9 +58,9 @@ func run(secrets, perClient int, ttl, duration time.Duration) error {
 			return err
 		}
 	}
-	mgr, err := operator.NewManager(ctx, env.Config, operator.Options{
-		Namespace: opNS, IssuerURL: "https://auth.scale.test", Token: tokenserver.Options{Addr: "0"},
-	})
+	o := testenv.OperatorOptions(opNS, "https://auth.scale.test")
+	o.Token.Addr = "0"
+	mgr, err := operator.NewManager(ctx, env.Config, o)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,12 +29,15 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
-// Options configure the manager. Zero values are filled by Defaults.
+// Options configure the manager. DefaultOptions is the one place that holds
+// their defaults (the command's flags show them); callers start from it.
 type Options struct {
-	// Namespace is where the operator keeps its own state (signing keys).
+	// Namespace is where the operator keeps its own state (signing keys,
+	// revocation records, leader election).
 	Namespace string
 	// IssuerURL is the public base URL of the token server, the iss of every
 	// token and the base of the URLs written into credential Secrets.
@@ -43,39 +47,61 @@ type Options struct {
 	ProbeAddr   string
 	// LeaderElection makes the controllers run on one replica at a time.
 	LeaderElection bool
-	// Clock drives time decisions; tests inject a fake one.
+	// Clock drives time decisions of the controllers and the token server;
+	// tests inject a fake one.
 	Clock clock.Clock
 	// SkipControllerNameValidation lets tests start several managers in one
 	// process.
 	SkipControllerNameValidation bool
 	// Keys are the signing-key rotation settings.
 	Keys keys.Settings
-	// Token configures the token server. Its Addr "0" disables it.
+	// Token configures the token server; its Issuer and Clock are taken
+	// from IssuerURL and Clock. Its Addr "0" disables serving (the
+	// workload-token controller still issues through it in process).
 	Token tokenserver.Options
-	// CollectInterval is how often expired refresh families and revocation
-	// records are removed (default 10 minutes).
+	// CollectInterval is how often expired refresh families, codes and
+	// revocation records are removed (leader only).
 	CollectInterval time.Duration
 }
 
-// Defaults fills unset options.
-func (o *Options) Defaults() {
-	if o.Clock == nil {
-		o.Clock = clock.RealClock{}
+// DefaultOptions are the defaults of the operator and every component in it.
+func DefaultOptions() Options {
+	return Options{
+		Namespace: "tokenwarden-system", IssuerURL: "http://127.0.0.1:8443",
+		MetricsAddr: ":8080", ProbeAddr: ":8081", LeaderElection: true,
+		Clock: clock.RealClock{}, Keys: keys.DefaultSettings(), Token: tokenserver.DefaultOptions(),
+		CollectInterval: 10 * time.Minute,
 	}
-	if o.MetricsAddr == "" {
-		o.MetricsAddr = "0"
-	}
-	if o.ProbeAddr == "" {
-		o.ProbeAddr = "0"
-	}
-	if len(o.Keys.Algorithms) == 0 {
-		o.Keys = keys.DefaultSettings()
-	}
+}
+
+// complete derives the token server's issuer and clock from the operator's.
+func (o *Options) complete() {
 	o.Token.Issuer = o.IssuerURL
-	o.Token.Namespace = o.Namespace
-	if o.Token.Clock == nil {
-		o.Token.Clock = o.Clock
+	o.Token.Clock = o.Clock
+}
+
+// Validate reports options the operator cannot run with; it is called once,
+// by NewManager.
+func (o *Options) Validate() error {
+	o.complete()
+	if o.Namespace == "" {
+		return errors.New("the operator namespace is not set")
 	}
+	if o.Clock == nil {
+		return errors.New("no clock")
+	}
+	if o.CollectInterval <= 0 {
+		return fmt.Errorf("collect interval %s must be positive", o.CollectInterval)
+	}
+	if err := o.Keys.Validate(); err != nil {
+		return fmt.Errorf("signing key settings: %w", err)
+	}
+	for _, a := range []keys.Algorithm{o.Token.AccessTokenAlg, o.Token.IDTokenAlg} {
+		if !slices.Contains(o.Keys.Algorithms, a) {
+			return fmt.Errorf("token algorithm %q is not among the signing key algorithms", a)
+		}
+	}
+	return o.Token.Validate()
 }
 
 // managedSecrets selects the Secrets (and ConfigMaps) Tokenwarden writes or
@@ -106,7 +132,13 @@ func newTokenServer(ctx context.Context, mgr manager.Manager, o Options) (*token
 		return nil, err
 	}
 	o.Token.Log = ctrl.Log
-	srv := tokenserver.New(o.Token, tokenserver.Cluster{Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient()}, ks)
+	stores := kubestore.New(kubestore.Options{
+		Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: o.Namespace, Clock: o.Clock,
+	})
+	srv, err := tokenserver.New(o.Token, stores, ks)
+	if err != nil {
+		return nil, err
+	}
 	if o.Token.Addr != "0" {
 		if err := mgr.Add(srv); err != nil {
 			return nil, err
@@ -117,7 +149,9 @@ func newTokenServer(ctx context.Context, mgr manager.Manager, o Options) (*token
 
 // NewManager builds the manager with every controller registered.
 func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, error) {
-	o.Defaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
@@ -160,12 +194,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("signing key controller: %w", err)
 	}
-	if err := mgr.Add(&tokenserver.Collector{
-		Reader: mgr.GetClient(), Writer: mgr.GetClient(), Namespace: o.Namespace, Clock: o.Clock,
-		Interval: o.CollectInterval, Log: ctrl.Log.WithName("collector"),
-	}); err != nil {
-		return nil, err
-	}
+	// COLLECTOR: wired once controllers.Collector lands (same change).
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}

@@ -145,3 +145,15 @@ func RunManager(ctx context.Context, cancel context.CancelFunc, mgr manager.Mana
 	}()
 	return func() { cancel(); <-done }
 }
+
+// OperatorOptions are the operator's defaults as tests run it: no metrics or
+// probe listeners, no leader election (one manager per test process), the
+// token server on a loopback port, and several managers allowed per process.
+func OperatorOptions(namespace, issuer string) operator.Options {
+	o := operator.DefaultOptions()
+	o.Namespace, o.IssuerURL = namespace, issuer
+	o.MetricsAddr, o.ProbeAddr, o.LeaderElection = "0", "0", false
+	o.SkipControllerNameValidation = true
+	o.Token.Addr = "127.0.0.1:0"
+	return o
+}
