@@ -31,6 +31,10 @@ var (
 	ErrConflict = errors.New("record is being updated concurrently")
 )
 
+// ReasonUnreadable is the reason Records.Collect gives for a record it
+// cannot decode.
+const ReasonUnreadable = "unreadable"
+
 // Client is what the token server needs of an OAuthClient: the object (shared
 // with the cache; never modified) and its current secrets.
 type Client struct {
@@ -113,7 +117,7 @@ type Records[T any] interface {
 	// Collect removes every record for which drop returns a non-empty
 	// reason, and counts removals by reason. A record changed since it was
 	// listed is left for the next collection. A record that cannot be
-	// decoded is removed with reason "unreadable".
+	// decoded is removed with reason ReasonUnreadable.
 	Collect(ctx context.Context, drop func(namespace string, rec *T) string) (map[string]int, error)
 }
 

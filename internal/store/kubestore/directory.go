@@ -1,0 +1,156 @@
+package kubestore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
+	"github.com/tokenwarden/tokenwarden/internal/store"
+)
+
+// directory is the store.Directory over the manager's informer cache, using
+// the field indexes of contract.SetupIndexes. Objects listed with
+// UnsafeDisableDeepCopy are the cache's own: nothing here or in the token
+// server modifies them.
+type directory struct {
+	reader client.Reader
+}
+
+// ClientByID returns the Ready client holding id. Two objects holding one id
+// is a state the controllers resolve within a reconcile; until then neither
+// is usable, so a clash can never let one client act as another.
+func (d *directory) ClientByID(ctx context.Context, id string) (*store.Client, error) {
+	if id == "" {
+		return nil, store.ErrNotFound
+	}
+	var list v1alpha1.OAuthClientList
+	if err := d.reader.List(ctx, &list, client.MatchingFields{contract.IndexClientID: id}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	if len(list.Items) != 1 {
+		return nil, store.ErrNotFound
+	}
+	return d.client(ctx, &list.Items[0])
+}
+
+// ClientByName returns the client namespace/name (per-client token URLs)
+// once it holds a client id.
+func (d *directory) ClientByName(ctx context.Context, namespace, name string) (*store.Client, error) {
+	var c v1alpha1.OAuthClient
+	if err := d.reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &c); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, store.ErrNotFound
+		}
+		return nil, fmt.Errorf("get client: %w", err)
+	}
+	if c.Status.ClientID == "" {
+		return nil, store.ErrNotFound
+	}
+	return d.client(ctx, &c)
+}
+
+// client reads the secrets of c from its credential Secret. A previous
+// secret without a readable expiry is not accepted at all.
+func (d *directory) client(ctx context.Context, c *v1alpha1.OAuthClient) (*store.Client, error) {
+	if !c.DeletionTimestamp.IsZero() {
+		return nil, store.ErrNotFound
+	}
+	rec := &store.Client{Object: c}
+	if c.Spec.Public {
+		return rec, nil
+	}
+	s, err := d.secret(ctx, c.Namespace, c.Status.SecretName)
+	if err != nil {
+		return nil, err
+	}
+	rec.Secret = string(s.Data[contract.KeyClientSecret])
+	if t, err := time.Parse(time.RFC3339, string(s.Data[contract.KeyClientSecretPreviousExpireAt])); err == nil {
+		rec.PreviousSecret = string(s.Data[contract.KeyClientSecretPrevious])
+		rec.PreviousExpiresAt = t
+	}
+	return rec, nil
+}
+
+func (d *directory) secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	if name == "" {
+		return nil, store.ErrNotFound
+	}
+	var s corev1.Secret
+	if err := d.reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, store.ErrNotFound
+		}
+		return nil, fmt.Errorf("get secret: %w", err)
+	}
+	return &s, nil
+}
+
+// User returns the user holding username in namespace, disabled or not (the
+// caller decides what a disabled user may do). Users of other namespaces are
+// never found: a client signs in only its own namespace's users.
+func (d *directory) User(ctx context.Context, namespace, username string) (*store.User, error) {
+	if username == "" {
+		return nil, store.ErrNotFound
+	}
+	var list v1alpha1.OAuthUserList
+	if err := d.reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{contract.IndexUsername: username}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	if len(list.Items) != 1 {
+		return nil, store.ErrNotFound
+	}
+	return d.user(ctx, &list.Items[0])
+}
+
+// UserByUID finds a user of namespace by UID. Only a user holding a
+// username (Ready) is found.
+func (d *directory) UserByUID(ctx context.Context, namespace string, uid types.UID) (*store.User, error) {
+	if uid == "" {
+		return nil, store.ErrNotFound
+	}
+	var list v1alpha1.OAuthUserList
+	if err := d.reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{contract.IndexUserUID: string(uid)}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	if len(list.Items) != 1 || list.Items[0].Status.Username == "" {
+		return nil, store.ErrNotFound
+	}
+	return d.user(ctx, &list.Items[0])
+}
+
+// user reads the password of u from where its spec says it is.
+func (d *directory) user(ctx context.Context, u *v1alpha1.OAuthUser) (*store.User, error) {
+	if !u.DeletionTimestamp.IsZero() {
+		return nil, store.ErrNotFound
+	}
+	rec := &store.User{Object: u}
+	switch u.PasswordSourceKind() {
+	case v1alpha1.PasswordHash:
+		rec.Hash = u.Spec.Password.Hash
+	case v1alpha1.PasswordFromSecret:
+		ref := u.Spec.Password.SecretRef
+		key := ref.Key
+		if key == "" {
+			key = contract.KeyPassword
+		}
+		s, err := d.secret(ctx, u.Namespace, ref.Name)
+		if err != nil {
+			return nil, err
+		}
+		rec.Plaintext = string(s.Data[key])
+	default:
+		s, err := d.secret(ctx, u.Namespace, u.Status.SecretName)
+		if err != nil {
+			return nil, err
+		}
+		rec.Plaintext = string(s.Data[contract.KeyPassword])
+	}
+	return rec, nil
+}

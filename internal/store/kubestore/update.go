@@ -1,0 +1,145 @@
+package kubestore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tokenwarden/tokenwarden/internal/contract"
+	"github.com/tokenwarden/tokenwarden/internal/store"
+)
+
+// Update applies fn as one compare-and-swap on the Secret's resourceVersion.
+// The first attempt may decide on a copy that lags behind (the memo or the
+// cache): that is the fast path, one write and no read from the API server.
+// A refusal or a deletion decided on such a copy is decided again on a live
+// read, so a replay verdict that revokes a family never rests on stale data;
+// a lost compare-and-swap reads live and decides again too.
+func (r *secretRecords[T]) Update(ctx context.Context, namespace, id string, fn store.Updater[T]) (*T, error) {
+	key := r.key(namespace, id)
+	live := false
+	for range maxAttempts {
+		var (
+			s     *corev1.Secret
+			rec   *T
+			fresh = true
+			err   error
+		)
+		if live {
+			s, rec, err = r.readLive(ctx, key)
+		} else {
+			s, rec, fresh, err = r.read(ctx, key)
+		}
+		if err != nil {
+			return nil, err
+		}
+		op, ferr := fn(rec)
+		live = true
+		if !fresh && (ferr != nil || op == store.Delete) {
+			continue
+		}
+		out, done, err := r.apply(ctx, s, rec, op, ferr)
+		if done {
+			return out, err
+		}
+	}
+	return nil, store.ErrConflict
+}
+
+// apply carries out what fn decided on s. done is false when the
+// compare-and-swap was lost and the decision must be made again.
+func (r *secretRecords[T]) apply(ctx context.Context, s *corev1.Secret, rec *T, op store.Op, ferr error) (out *T, done bool, err error) {
+	switch op {
+	case store.Keep:
+		if ferr != nil {
+			return nil, true, ferr
+		}
+		// fn may have changed rec in place: answer what is stored.
+		out, err := r.decode(s)
+		return out, true, err
+	case store.Write:
+		if ferr != nil {
+			return nil, true, ferr
+		}
+		err := r.write(ctx, s, rec)
+		switch {
+		case apierrors.IsConflict(err):
+			return nil, false, nil
+		case apierrors.IsNotFound(err):
+			// Deleted between the read and the write.
+			return nil, true, store.ErrNotFound
+		case err != nil:
+			return nil, true, fmt.Errorf("update %s %s/%s: %w", r.kind.what, s.Namespace, s.Name, err)
+		}
+		return rec, true, nil
+	case store.Delete:
+		err := r.deleteExact(ctx, s)
+		switch {
+		case apierrors.IsConflict(err):
+			return nil, false, nil
+		case err != nil && !apierrors.IsNotFound(err):
+			return nil, true, fmt.Errorf("delete %s %s/%s: %w", r.kind.what, s.Namespace, s.Name, err)
+		}
+		// Gone either way: the deletion was decided on fresh data.
+		return nil, true, ferr
+	}
+	return nil, true, fmt.Errorf("update %s: unknown op %d", r.kind.what, op)
+}
+
+// write stores rec in s with the resourceVersion s was read at.
+func (r *secretRecords[T]) write(ctx context.Context, s *corev1.Secret, rec *T) error {
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", r.kind.what, err)
+	}
+	u := s.DeepCopy()
+	u.Data = map[string][]byte{r.kind.dataKey: raw}
+	if err := r.writer.Update(ctx, u); err != nil {
+		return err
+	}
+	r.memo.remember(u)
+	return nil
+}
+
+// deleteExact deletes s only as it was read (UID and resourceVersion): a
+// record changed since is decided again, never removed on stale data.
+func (r *secretRecords[T]) deleteExact(ctx context.Context, s *corev1.Secret) error {
+	r.memo.forget(types.NamespacedName{Namespace: s.Namespace, Name: s.Name})
+	rv := s.ResourceVersion
+	return r.writer.Delete(ctx, s, client.Preconditions{UID: &s.UID, ResourceVersion: &rv})
+}
+
+// Collect lists the records from the cache and deletes those drop names a
+// reason for, each only as it was listed: a family used since (and so no
+// longer idle) is left for the next collection.
+func (r *secretRecords[T]) Collect(ctx context.Context, drop func(namespace string, rec *T) string) (map[string]int, error) {
+	var list corev1.SecretList
+	if err := r.cache.List(ctx, &list, client.MatchingLabels{contract.LabelKind: r.kind.label}); err != nil {
+		return nil, fmt.Errorf("list %s records: %w", r.kind.what, err)
+	}
+	removed := map[string]int{}
+	for i := range list.Items {
+		s := &list.Items[i]
+		reason := store.ReasonUnreadable
+		if rec, err := r.decode(s); err == nil {
+			reason = drop(s.Namespace, rec)
+		}
+		if reason == "" {
+			continue
+		}
+		err := r.deleteExact(ctx, s)
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			continue
+		}
+		if err != nil {
+			return removed, fmt.Errorf("delete %s %s/%s: %w", r.kind.what, s.Namespace, s.Name, err)
+		}
+		removed[reason]++
+	}
+	return removed, nil
+}
