@@ -17,12 +17,9 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/onsi/gomega"
 	"golang.org/x/oauth2"
-	corev1 "k8s.io/api/core/v1"
 	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
@@ -468,38 +465,6 @@ func TestDiscoveryAdvertisesBrowserFlows(t *testing.T) {
 	}
 	if list, _ := r.body["code_challenge_methods_supported"].([]any); slices.Contains(list, any("plain")) {
 		t.Error("plain PKCE advertised")
-	}
-}
-
-func TestCollectorRemovesExpiredCodes(t *testing.T) {
-	f := newFixture(t)
-	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
-	newBrowser(t).signIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", pw)
-	codes := func() int {
-		var list corev1.SecretList
-		if err := env.Client.List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{contract.LabelKind: contract.KindAuthorizationCode}); err != nil {
-			t.Fatal(err)
-		}
-		return len(list.Items)
-	}
-	if n := codes(); n != 1 {
-		t.Fatalf("%d code records, want 1", n)
-	}
-	eventually(t, func() int {
-		var list corev1.SecretList
-		_ = mgr.GetClient().List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{contract.LabelKind: contract.KindAuthorizationCode})
-		return len(list.Items)
-	}).Should(gomega.Equal(1))
-	collectAt(t, time.Now())
-	if n := codes(); n != 1 {
-		t.Fatal("a live code record was collected")
-	}
-	if st := collectAt(t, time.Now().Add(time.Minute+tokenserver.CodeRetention+time.Second)); st.ExpiredCodes < 1 {
-		t.Fatalf("stats %+v", st)
-	}
-	if n := codes(); n != 0 {
-		t.Fatalf("%d code records left", n)
 	}
 }
 

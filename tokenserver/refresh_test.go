@@ -35,6 +35,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/contract"
+	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
@@ -146,7 +147,7 @@ func rfTokenParts(t testing.TB, rt string) (family, secret string) {
 func rfFamilyKey(t testing.TB, ns, rt string) client.ObjectKey {
 	t.Helper()
 	fam, _ := rfTokenParts(t, rt)
-	return client.ObjectKey{Namespace: ns, Name: tokenserver.FamilySecretPrefix + fam}
+	return client.ObjectKey{Namespace: ns, Name: kubestore.FamilySecretPrefix + fam}
 }
 
 // rfFamilySecret reads the family Secret of rt from the API server.
@@ -280,7 +281,7 @@ func TestRefreshRotation(t *testing.T) {
 	_, sec := rfTokenParts(t, cur)
 	d1, d2 := sha256.Sum256([]byte(sec)), sha256.Sum256([]byte(cur))
 	if !bytes.Contains(all, []byte(hex.EncodeToString(d1[:]))) && !bytes.Contains(all, []byte(hex.EncodeToString(d2[:]))) {
-		t.Fatalf("the family Secret holds no SHA-256 digest of the current token: %s", s.Data[tokenserver.FamilyDataKey])
+		t.Fatalf("the family Secret holds no SHA-256 digest of the current token: %s", s.Data[kubestore.FamilyDataKey])
 	}
 }
 

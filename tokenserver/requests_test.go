@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
@@ -1022,7 +1023,7 @@ func rqWaitFamilyGone(t *testing.T, ns, rt string) {
 	if !ok {
 		t.Fatalf("refresh token %q is not twr_<family>_<secret>", rt)
 	}
-	key := client.ObjectKey{Namespace: ns, Name: tokenserver.FamilySecretPrefix + id}
+	key := client.ObjectKey{Namespace: ns, Name: kubestore.FamilySecretPrefix + id}
 	eventually(t, func() bool {
 		return apierrors.IsNotFound(mgr.GetClient().Get(context.Background(), key, &corev1.Secret{}))
 	}).WithTimeout(5*time.Second).Should(gomega.BeTrue(), "family %s gone from the cache", key.Name)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/operator"
+	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
 	"github.com/tokenwarden/tokenwarden/internal/testenv"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
@@ -48,15 +49,12 @@ func TestMain(m *testing.M) {
 			return nil, err
 		}
 		issuer = "http://" + ln.Addr().String()
-		mgr, err = operator.NewManager(ctx, e.Config, operator.Options{
-			Namespace: operatorNamespace, IssuerURL: issuer,
-			Token: tokenserver.Options{
-				Listener:         ln,
-				TokenPathAliases: []string{"/token", "/api/v4/connect/token"},
-				DefaultClient:    &types.NamespacedName{Namespace: "legacy", Name: "default-app"},
-				RefreshGrace:     2 * time.Second,
-			},
-		})
+		o := testenv.OperatorOptions(operatorNamespace, issuer)
+		o.Token.Listener = ln
+		o.Token.TokenPathAliases = []string{"/token", "/api/v4/connect/token"}
+		o.Token.DefaultClient = &types.NamespacedName{Namespace: "legacy", Name: "default-app"}
+		o.Token.RefreshGrace = 2 * time.Second
+		mgr, err = operator.NewManager(ctx, e.Config, o)
 		if err != nil {
 			cancel()
 			return nil, err
@@ -241,8 +239,13 @@ func startServer(t testing.TB, o tokenserver.Options) string {
 	if o.Issuer == "" {
 		o.Issuer = issuer
 	}
-	o.Namespace, o.Listener = operatorNamespace, ln
-	srv := tokenserver.New(o, tokenserver.Cluster{Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient()}, ks)
+	o.Listener = ln
+	stores := kubestore.New(kubestore.Options{Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: operatorNamespace})
+	srv, err := tokenserver.New(withDefaults(o), stores, ks)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -258,4 +261,32 @@ func startServer(t testing.TB, o tokenserver.Options) string {
 		return resp.StatusCode
 	}).Should(gomega.Equal(http.StatusOK))
 	return base
+}
+
+// withDefaults fills the fields a test left zero from the server's defaults
+// (a test names only what it changes).
+func withDefaults(o tokenserver.Options) tokenserver.Options {
+	d := tokenserver.DefaultOptions()
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if o.RefreshGrace == 0 {
+		o.RefreshGrace = d.RefreshGrace
+	}
+	if o.AccessTokenAlg == "" {
+		o.AccessTokenAlg = d.AccessTokenAlg
+	}
+	if o.IDTokenAlg == "" {
+		o.IDTokenAlg = d.IDTokenAlg
+	}
+	if o.UserThrottle.MaxFailures == 0 {
+		o.UserThrottle = d.UserThrottle
+	}
+	if o.SourceThrottle.MaxFailures == 0 {
+		o.SourceThrottle = d.SourceThrottle
+	}
+	if o.Clock == nil {
+		o.Clock = d.Clock
+	}
+	return o
 }
