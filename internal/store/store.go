@@ -107,10 +107,14 @@ type Records[T any] interface {
 	// there is none or it cannot be decoded.
 	Get(ctx context.Context, namespace, id string) (*T, error)
 	// Update applies fn as one compare-and-swap and returns the record as
-	// it was left (nil when deleted). An error from fn is returned as it
-	// is and nothing is written; with Delete the error (if any) is returned
-	// after the deletion. ErrNotFound when there is no record, ErrConflict
-	// when the record kept changing.
+	// it was left: as stored after Write or Keep (a change fn made in
+	// place before answering Keep is not kept), nil after Delete. An error
+	// from fn is returned as it is, with nil, and nothing is written; with
+	// Delete the error (if any) is returned after the deletion (a record
+	// someone else deleted meanwhile counts as deleted). ErrNotFound when
+	// there is no record or it cannot be decoded, or it was deleted before
+	// a Write; ErrConflict when the record kept changing (the caller may
+	// retry).
 	Update(ctx context.Context, namespace, id string, fn Updater[T]) (*T, error)
 	// Delete removes the record; a record already gone is fine.
 	Delete(ctx context.Context, namespace, id string) error
@@ -123,9 +127,16 @@ type Records[T any] interface {
 
 // Revocations records revoked access tokens by jti until they expire.
 type Revocations interface {
+	// Revoke records jti until expires; revoking it again keeps the first
+	// record.
 	Revoke(ctx context.Context, jti string, expires time.Time) error
+	// IsRevoked reports whether jti is recorded, expired or not, until
+	// Collect removes it. The Kubernetes store answers from its cache, so a
+	// revocation on another replica shows after the cache catches up.
 	IsRevoked(ctx context.Context, jti string) (bool, error)
-	// Collect removes the records that expired before the given time.
+	// Collect removes the records whose token expired at or before the
+	// given time (the caller adds any leeway for clock skew), and records
+	// that cannot be read. It returns how many it removed.
 	Collect(ctx context.Context, before time.Time) (int, error)
 }
 

@@ -14,7 +14,12 @@ import (
 
 func oauthClient(ns, name, clientID string, public bool) *v1alpha1.OAuthClient {
 	c := &v1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-	c.Spec.Public = public
+	if public {
+		// What a valid public client looks like (no client_credentials).
+		c.Spec.Public = true
+		c.Spec.GrantTypes = []v1alpha1.GrantType{v1alpha1.GrantAuthorizationCode}
+		c.Spec.RedirectURIs = []string{"https://app.example/cb"}
+	}
 	c.Status.ClientID = clientID
 	return c
 }
