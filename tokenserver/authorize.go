@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -57,13 +58,13 @@ func badPage(message string) *pageError {
 }
 
 // parseAuthorize validates an authorization request. A *pageError means no
-// redirect is possible; an *oauthError is for the redirect URI, and the
+// redirect is possible; an *oauth.Error is for the redirect URI, and the
 // returned request then carries where and how to send it.
 func (s *Server) parseAuthorize(ctx context.Context, v url.Values) (*authorizeRequest, error) {
 	for k, vs := range v {
 		// RFC 6749 §3.1: parameters must not be repeated.
 		if len(vs) > 1 {
-			return nil, badPage("The parameter " + strconv.Quote(truncate(k)) + " is repeated.")
+			return nil, badPage("The parameter " + strconv.Quote(oauth.Truncate(k)) + " is repeated.")
 		}
 	}
 	c, err := s.dir.ClientByID(ctx, v.Get("client_id"))
@@ -108,7 +109,7 @@ func (ar *authorizeRequest) validate(v url.Values) error {
 		case "id_token":
 			ar.idToken = true
 		default:
-			return newError(http.StatusBadRequest, "unsupported_response_type", "response_type "+quoteShort(v.Get("response_type"))+" is not supported")
+			return oauth.NewError(http.StatusBadRequest, oauth.ErrUnsupportedResponseType, "response_type "+oauth.QuoteShort(v.Get("response_type"))+" is not supported")
 		}
 	}
 	implicit := ar.token || ar.idToken
@@ -118,33 +119,33 @@ func (ar *authorizeRequest) validate(v url.Values) error {
 		ar.fragment = true
 	case mode == "query" && implicit:
 		// Tokens never go in a query (OAuth 2.0 Multiple Response Types §3).
-		return invalidRequest("response_mode query cannot carry tokens")
+		return oauth.InvalidRequest("response_mode query cannot carry tokens")
 	case mode != "" && mode != "query":
-		return invalidRequest("response_mode " + quoteShort(mode) + " is not supported")
+		return oauth.InvalidRequest("response_mode " + oauth.QuoteShort(mode) + " is not supported")
 	}
 	c := ar.client.Object
 	switch {
 	case len(types) == 0:
-		return invalidRequest("response_type is required")
+		return oauth.InvalidRequest("response_type is required")
 	case ar.code && implicit:
-		return newError(http.StatusBadRequest, "unsupported_response_type", "hybrid response types are not supported")
+		return oauth.NewError(http.StatusBadRequest, oauth.ErrUnsupportedResponseType, "hybrid response types are not supported")
 	case ar.code && !c.HasGrant(v1alpha1.GrantAuthorizationCode), implicit && !c.HasGrant(v1alpha1.GrantImplicit):
-		return newError(http.StatusBadRequest, errUnauthorizedClient, "the client may not use response_type "+quoteShort(v.Get("response_type")))
+		return oauth.NewError(http.StatusBadRequest, oauth.ErrUnauthorizedClient, "the client may not use response_type "+oauth.QuoteShort(v.Get("response_type")))
 	}
 	var err error
-	if ar.scopes, err = checkScopes(c, strings.Fields(v.Get("scope")), string(v1alpha1.GrantAuthorizationCode)); err != nil {
+	if ar.scopes, err = oauth.CheckScopes(c, strings.Fields(v.Get("scope")), string(v1alpha1.GrantAuthorizationCode)); err != nil {
 		return err
 	}
-	if ar.idToken && !slices.Contains(ar.scopes, scopeOpenID) {
-		return invalidScope("response_type id_token needs the openid scope")
+	if ar.idToken && !slices.Contains(ar.scopes, oauth.ScopeOpenID) {
+		return oauth.InvalidScope("response_type id_token needs the openid scope")
 	}
 	// OpenID Connect Core §3.2.2.1: the nonce is required in the implicit
 	// flow, where it is the only replay protection of the id_token.
 	if ar.idToken && ar.nonce == "" {
-		return invalidRequest("nonce is required when an id_token is returned from the authorization endpoint")
+		return oauth.InvalidRequest("nonce is required when an id_token is returned from the authorization endpoint")
 	}
 	if len(ar.nonce) > 512 || len(ar.state) > 2048 {
-		return invalidRequest("state or nonce is too long")
+		return oauth.InvalidRequest("state or nonce is too long")
 	}
 	if ar.code {
 		if err := ar.checkPKCE(v); err != nil {
@@ -161,25 +162,25 @@ func (ar *authorizeRequest) checkPKCE(v url.Values) error {
 	c := ar.client.Object
 	if ar.challenge == "" {
 		if ar.method != "" {
-			return invalidRequest("code_challenge_method without code_challenge")
+			return oauth.InvalidRequest("code_challenge_method without code_challenge")
 		}
 		if c.Spec.Public {
-			return invalidRequest("code_challenge is required (PKCE, RFC 7636) for public clients")
+			return oauth.InvalidRequest("code_challenge is required (PKCE, RFC 7636) for public clients")
 		}
 		return nil
 	}
 	if ar.method == "" {
-		ar.method = pkcePlain // the RFC 7636 §4.3 default
+		ar.method = oauth.PKCEPlain // the RFC 7636 §4.3 default
 	}
 	switch {
-	case ar.method == pkceS256 && len(ar.challenge) == 43 && validPKCEValue(ar.challenge):
-	case ar.method == pkcePlain && c.Spec.AllowPlainPKCE && validPKCEValue(ar.challenge):
-	case ar.method == pkcePlain && !c.Spec.AllowPlainPKCE:
-		return invalidRequest("code_challenge_method must be S256")
-	case ar.method != pkceS256 && ar.method != pkcePlain:
-		return invalidRequest("code_challenge_method " + quoteShort(ar.method) + " is not supported; use S256")
+	case ar.method == oauth.PKCES256 && len(ar.challenge) == 43 && oauth.ValidPKCEValue(ar.challenge):
+	case ar.method == oauth.PKCEPlain && c.Spec.AllowPlainPKCE && oauth.ValidPKCEValue(ar.challenge):
+	case ar.method == oauth.PKCEPlain && !c.Spec.AllowPlainPKCE:
+		return oauth.InvalidRequest("code_challenge_method must be S256")
+	case ar.method != oauth.PKCES256 && ar.method != oauth.PKCEPlain:
+		return oauth.InvalidRequest("code_challenge_method " + oauth.QuoteShort(ar.method) + " is not supported; use S256")
 	default:
-		return invalidRequest("code_challenge is malformed")
+		return oauth.InvalidRequest("code_challenge is malformed")
 	}
 	return nil
 }
@@ -191,16 +192,16 @@ func (ar *authorizeRequest) checkPrompt(v url.Values) error {
 		switch p {
 		case "none", "login", "consent", "select_account":
 		default:
-			return invalidRequest("prompt " + quoteShort(p) + " is not supported")
+			return oauth.InvalidRequest("prompt " + oauth.QuoteShort(p) + " is not supported")
 		}
 	}
 	if slices.Contains(ar.prompt, "none") && len(ar.prompt) > 1 {
-		return invalidRequest("prompt none cannot be combined with other values")
+		return oauth.InvalidRequest("prompt none cannot be combined with other values")
 	}
 	if m := v.Get("max_age"); m != "" {
 		n, err := strconv.ParseInt(m, 10, 64)
 		if err != nil || n < 0 {
-			return invalidRequest("max_age must be a non-negative integer")
+			return oauth.InvalidRequest("max_age must be a non-negative integer")
 		}
 		ar.maxAge = n
 	}
@@ -224,7 +225,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, ar *authorizeR
 	default:
 		loc += "?" + values.Encode()
 	}
-	setNoStore(w.Header())
+	oauth.SetNoStore(w.Header())
 	w.Header().Set("Location", loc)
 	status := http.StatusFound
 	if r.Method == http.MethodPost {
@@ -234,7 +235,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, ar *authorizeR
 }
 
 // redirectError sends an RFC 6749 §4.1.2.1 / §4.2.2.1 error to the client.
-func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, e *oauthError) {
+func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, e *oauth.Error) {
 	v := url.Values{"error": {e.Code}}
 	if e.Description != "" {
 		v.Set("error_description", e.Description)
@@ -247,7 +248,7 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *autho
 // page for anything unexpected.
 func (s *Server) authorizeFailed(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, err error) {
 	var pe *pageError
-	var oe *oauthError
+	var oe *oauth.Error
 	switch {
 	case errors.As(err, &pe):
 		s.errorPage(w, pe.status, pe.message)

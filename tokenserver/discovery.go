@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 )
 
 // discovery is the prepared metadata document: the options it is made of do
@@ -32,7 +34,7 @@ func newDiscovery(o Options) discovery {
 		// The implicit types are for clients that opt in (RFC 9700 §2.1.2).
 		"response_types_supported":                       []string{"code", "token", "id_token", "id_token token"},
 		"response_modes_supported":                       []string{"query", "fragment"},
-		"code_challenge_methods_supported":               []string{pkceS256},
+		"code_challenge_methods_supported":               []string{oauth.PKCES256},
 		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
 		"authorization_response_iss_parameter_supported": true,
 		"subject_types_supported":                        []string{"public"},
@@ -40,7 +42,7 @@ func newDiscovery(o Options) discovery {
 		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
 		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
 		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
-		"scopes_supported":                               []string{scopeOpenID, scopeProfile, scopeEmail, scopeOfflineAccess},
+		"scopes_supported":                               []string{oauth.ScopeOpenID, oauth.ScopeProfile, oauth.ScopeEmail, oauth.ScopeOfflineAccess},
 		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
 			"preferred_username", "name", "groups", "email", "email_verified"},
 		"access_token_signing_alg_values_supported": []string{string(o.AccessTokenAlg)},

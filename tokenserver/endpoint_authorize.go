@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -49,7 +50,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if slices.Contains(ar.prompt, "none") {
-		s.redirectError(w, r, ar, newError(http.StatusBadRequest, "login_required", "the user is not signed in"))
+		s.redirectError(w, r, ar, oauth.NewError(http.StatusBadRequest, oauth.ErrLoginRequired, "the user is not signed in"))
 		return
 	}
 	s.loginPage(w, r, ar, "", "")
@@ -116,8 +117,8 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		s.loginPage(w, r, ar, username, "Enter your username and password.")
 		return
 	}
-	user, err := s.authenticateUser(r.Context(), ar.client.Object.Namespace, username, pw, sourceAddr(r))
-	var oe *oauthError
+	user, err := s.authenticateUser(r.Context(), ar.client.Object.Namespace, username, pw, oauth.SourceAddr(r))
+	var oe *oauth.Error
 	if errors.As(err, &oe) {
 		s.loginPage(w, r, ar, username, loginMessage(oe))
 		return
@@ -137,7 +138,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 
 // loginMessage is what the login page says about a failed sign-in: the
 // same for an unknown user and a wrong password.
-func loginMessage(e *oauthError) string {
+func loginMessage(e *oauth.Error) string {
 	d := e.Description
 	if d == "" || d == "the username or password is wrong" {
 		return "The username or password is incorrect."
@@ -219,7 +220,7 @@ func (s *Server) issueImplicit(ctx context.Context, r *http.Request, ar *authori
 	if err != nil {
 		return nil, err
 	}
-	req := &tokenRequest{client: c, scopes: ar.scopes, audience: aud, source: sourceAddr(r), now: s.opts.Clock.Now()}
+	req := &tokenRequest{client: c, scopes: ar.scopes, audience: aud, source: oauth.SourceAddr(r), now: s.opts.Clock.Now()}
 	o := issueOptions{authTime: authTime, nonce: ar.nonce, noRefresh: true}
 	v := url.Values{}
 	if ar.token {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/jwt"
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -55,11 +56,11 @@ func (s *Server) checkAccessToken(ctx context.Context, tok string) (*accessToken
 
 // authenticateEndpointClient authenticates the caller of introspection or
 // revocation with the same rules as the token endpoint.
-func (s *Server) authenticateEndpointClient(r *http.Request) (params, *store.Client, error) {
+func (s *Server) authenticateEndpointClient(r *http.Request) (oauth.Params, *store.Client, error) {
 	if r.Method != http.MethodPost {
-		return nil, nil, newError(http.StatusMethodNotAllowed, errInvalidRequest, "use POST")
+		return nil, nil, oauth.NewError(http.StatusMethodNotAllowed, oauth.ErrInvalidRequest, "use POST")
 	}
-	p, perr := parseParams(r, s.opts.MaxBodyBytes)
+	p, perr := oauth.ParseParams(r, s.opts.MaxBodyBytes)
 	if perr != nil {
 		return nil, nil, perr
 	}
@@ -74,7 +75,7 @@ func (s *Server) authenticateEndpointClient(r *http.Request) (params, *store.Cli
 func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	p, caller, err := s.authenticateEndpointClient(r)
 	if err == nil && caller.Object.Spec.Public {
-		err = invalidClient()
+		err = oauth.InvalidClient()
 	}
 	if err != nil {
 		if r.Method != http.MethodPost {
@@ -85,7 +86,7 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := p["token"]
 	if tok == "" {
-		writeError(w, invalidRequest("token is required"))
+		oauth.WriteError(w, oauth.InvalidRequest("token is required"))
 		return
 	}
 	var resp map[string]any
@@ -101,7 +102,7 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	oauth.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) introspectAccess(ctx context.Context, caller *store.Client, tok string) (map[string]any, error) {
@@ -168,7 +169,7 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := p["token"]
 	if tok == "" {
-		writeError(w, invalidRequest("token is required"))
+		oauth.WriteError(w, oauth.InvalidRequest("token is required"))
 		return
 	}
 	ctx := r.Context()
@@ -183,6 +184,6 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	setNoStore(w.Header())
+	oauth.SetNoStore(w.Header())
 	w.WriteHeader(http.StatusOK)
 }

@@ -2,7 +2,6 @@ package tokenserver
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -44,7 +44,7 @@ func (s *Server) serveToken(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, newError(http.StatusMethodNotAllowed, errInvalidRequest, "the token endpoint accepts POST only"))
+			oauth.WriteError(w, oauth.NewError(http.StatusMethodNotAllowed, oauth.ErrInvalidRequest, "the token endpoint accepts POST only"))
 			return
 		}
 		// A copy per request: the route is shared by every request on it.
@@ -59,12 +59,12 @@ func (s *Server) serveToken(rt route) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, res.response())
+		oauth.WriteJSON(w, http.StatusOK, res.response())
 	}
 }
 
 func (s *Server) token(r *http.Request, rt route) (string, *issued, error) {
-	p, perr := parseParams(r, s.opts.MaxBodyBytes)
+	p, perr := oauth.ParseParams(r, s.opts.MaxBodyBytes)
 	if perr != nil {
 		return "", nil, perr
 	}
@@ -73,15 +73,15 @@ func (s *Server) token(r *http.Request, rt route) (string, *issued, error) {
 	g, ok := s.grants[v1alpha1.GrantType(grantType)]
 	if !ok {
 		if grantType == "" {
-			return "", nil, invalidRequest("grant_type is missing")
+			return "", nil, oauth.InvalidRequest("grant_type is missing")
 		}
-		return "other", nil, newError(http.StatusBadRequest, errUnsupportedGrantType, "grant_type "+quoteShort(grantType)+" is not supported")
+		return "other", nil, oauth.NewError(http.StatusBadRequest, oauth.ErrUnsupportedGrantType, "grant_type "+oauth.QuoteShort(grantType)+" is not supported")
 	}
 	c, err := s.authenticateClient(r.Context(), r, p, rt)
 	if err != nil {
 		return grantType, nil, err
 	}
-	res, err := s.runGrant(r.Context(), c, g, in, sourceAddr(r))
+	res, err := s.runGrant(r.Context(), c, g, in, oauth.SourceAddr(r))
 	return grantType, res, err
 }
 
@@ -92,11 +92,11 @@ func (s *Server) token(r *http.Request, rt route) (string, *issued, error) {
 func (s *Server) runGrant(ctx context.Context, c *store.Client, g grant, in grantParams, source string) (*issued, error) {
 	grantType := in.grantType
 	if !c.Object.HasGrant(v1alpha1.GrantType(grantType)) || grantType == string(v1alpha1.GrantImplicit) {
-		return nil, newError(http.StatusBadRequest, errUnauthorizedClient, "the client may not use grant_type "+grantType)
+		return nil, oauth.NewError(http.StatusBadRequest, oauth.ErrUnauthorizedClient, "the client may not use grant_type "+grantType)
 	}
 	req := &tokenRequest{in: in, client: c, source: source, now: s.opts.Clock.Now()}
 	var err error
-	if req.scopes, err = checkScopes(c.Object, in.scope, grantType); err != nil {
+	if req.scopes, err = oauth.CheckScopes(c.Object, in.scope, grantType); err != nil {
 		return nil, err
 	}
 	if req.audience, err = checkAudience(c.Object, in.audience); err != nil {
@@ -107,8 +107,8 @@ func (s *Server) runGrant(ctx context.Context, c *store.Client, g grant, in gran
 
 // authenticateClient finds the client and checks its secret. Every failure
 // gives the same answer, whether the client is unknown or the secret wrong.
-func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p params, rt route) (*store.Client, error) {
-	creds, perr := clientCredentialsFrom(r, p)
+func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p oauth.Params, rt route) (*store.Client, error) {
+	creds, perr := oauth.ClientCredentialsFrom(r, p)
 	if perr != nil {
 		return nil, perr
 	}
@@ -117,13 +117,13 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p para
 	switch {
 	case rt.client != nil:
 		c, err = s.dir.ClientByName(ctx, rt.client.Namespace, rt.client.Name)
-		if err == nil && creds.id != "" && creds.id != c.Object.Status.ClientID {
+		if err == nil && creds.ID != "" && creds.ID != c.Object.Status.ClientID {
 			err = store.ErrNotFound
 		}
-	case creds.id == "" && rt.alias && s.opts.DefaultClient != nil:
+	case creds.ID == "" && rt.alias && s.opts.DefaultClient != nil:
 		c, err = s.dir.ClientByName(ctx, s.opts.DefaultClient.Namespace, s.opts.DefaultClient.Name)
 	default:
-		c, err = s.dir.ClientByID(ctx, creds.id)
+		c, err = s.dir.ClientByID(ctx, creds.ID)
 	}
 	if err != nil {
 		if err != store.ErrNotFound {
@@ -131,13 +131,13 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p para
 		}
 		// Spend the same compare an existing client would, so timing does
 		// not tell unknown clients from wrong secrets.
-		credentials.Equal(creds.secret, "unknown-client")
+		credentials.Equal(creds.Secret, "unknown-client")
 		s.metrics.clientAuthFailed()
-		return nil, invalidClient()
+		return nil, oauth.InvalidClient()
 	}
-	if !s.checkClientSecret(c, creds.secret) {
+	if !s.checkClientSecret(c, creds.Secret) {
 		s.metrics.clientAuthFailed()
-		return nil, invalidClient()
+		return nil, oauth.InvalidClient()
 	}
 	return c, nil
 }
@@ -158,48 +158,6 @@ func (s *Server) checkClientSecret(c *store.Client, presented string) bool {
 	return ok
 }
 
-// The OpenID Connect scopes (OpenID Connect Core §5.4, §11).
-const (
-	scopeOpenID        = "openid"
-	scopeProfile       = "profile"
-	scopeEmail         = "email"
-	scopeOfflineAccess = "offline_access"
-)
-
-func isUserScope(s string) bool {
-	return s == scopeOpenID || s == scopeProfile || s == scopeEmail || s == scopeOfflineAccess
-}
-
-// checkScopes returns the scopes to grant. A request outside the client's
-// scopes is invalid_scope (RFC 6749 §3.3); with none requested the client's
-// scopes are granted, except the user scopes for client_credentials, which has
-// no user, and offline_access, which must be asked for.
-func checkScopes(c *v1alpha1.OAuthClient, requested []string, grantType string) ([]string, error) {
-	userless := grantType == string(v1alpha1.GrantClientCredentials)
-	if len(requested) == 0 {
-		var out []string
-		for _, sc := range c.Spec.Scopes {
-			if sc != scopeOfflineAccess && !(userless && isUserScope(sc)) {
-				out = append(out, sc)
-			}
-		}
-		return out, nil
-	}
-	var out []string
-	for _, sc := range requested {
-		if !slices.Contains(c.Spec.Scopes, sc) {
-			return nil, invalidScope("scope " + quoteShort(sc) + " is not allowed for this client")
-		}
-		if userless && isUserScope(sc) {
-			return nil, invalidScope("scope " + quoteShort(sc) + " needs a user; client_credentials has none")
-		}
-		if !slices.Contains(out, sc) {
-			out = append(out, sc)
-		}
-	}
-	return out, nil
-}
-
 // checkAudience returns the aud of the access token: what the request asks for
 // with "audience" (space-separated) or "resource" (RFC 8707), within the
 // client's audiences; by default all of them, or the client itself.
@@ -212,20 +170,8 @@ func checkAudience(c *v1alpha1.OAuthClient, asked []string) ([]string, error) {
 	}
 	for _, a := range asked {
 		if !slices.Contains(c.Spec.Audiences, a) {
-			return nil, newError(http.StatusBadRequest, errInvalidTarget, "audience "+quoteShort(a)+" is not allowed for this client")
+			return nil, oauth.NewError(http.StatusBadRequest, oauth.ErrInvalidTarget, "audience "+oauth.QuoteShort(a)+" is not allowed for this client")
 		}
 	}
 	return asked, nil
 }
-
-// sourceAddr is the client's IP for throttling. Proxies are not trusted: the
-// TCP peer is the source (a deployment behind a proxy throttles per proxy).
-func sourceAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-func quoteShort(s string) string { return `"` + truncate(s) + `"` }

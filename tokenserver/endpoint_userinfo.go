@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -24,7 +25,7 @@ func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	if tok == "" {
 		// RFC 6750 §3.1: no error code when the request had no token.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwarden"`)
-		setNoStore(w.Header())
+		oauth.SetNoStore(w.Header())
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
@@ -35,18 +36,18 @@ func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil || at.user == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwarden", error="invalid_token"`)
-		writeError(w, newError(http.StatusUnauthorized, errInvalidToken, "the access token is invalid, expired, revoked, or not a user's"))
+		oauth.WriteError(w, oauth.NewError(http.StatusUnauthorized, oauth.ErrInvalidToken, "the access token is invalid, expired, revoked, or not a user's"))
 		return
 	}
 	scopes := strings.Fields(at.claims.Scope)
-	if !slices.Contains(scopes, scopeOpenID) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwarden", error="insufficient_scope", scope="openid"`)
-		writeError(w, newError(http.StatusForbidden, "insufficient_scope", "the access token lacks the openid scope"))
+	if !slices.Contains(scopes, oauth.ScopeOpenID) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwarden", error=oauth.ErrInsufficientScope, scope="openid"`)
+		oauth.WriteError(w, oauth.NewError(http.StatusForbidden, oauth.ErrInsufficientScope, "the access token lacks the openid scope"))
 		return
 	}
 	claims := userClaims(at.user.Object, scopes)
 	claims["sub"] = at.claims.Subject
-	writeJSON(w, http.StatusOK, claims)
+	oauth.WriteJSON(w, http.StatusOK, claims)
 }
 
 // bearerToken reads RFC 6750 §2.1 (header) or §2.2 (form body, POST only).
@@ -59,7 +60,7 @@ func bearerToken(r *http.Request) string {
 		return ""
 	}
 	if r.Method == http.MethodPost {
-		if p, err := parseParams(r, 16<<10); err == nil {
+		if p, err := oauth.ParseParams(r, 16<<10); err == nil {
 			return p["access_token"]
 		}
 	}

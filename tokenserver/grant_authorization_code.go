@@ -2,14 +2,12 @@ package tokenserver
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"slices"
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/jwt"
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -19,7 +17,7 @@ type authorizationCodeGrant struct{ s *Server }
 func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
 	code := req.in.code
 	if code == "" {
-		return nil, invalidRequest("code is required")
+		return nil, oauth.InvalidRequest("code is required")
 	}
 	c := req.client.Object
 	familyID, err := newFamilyID()
@@ -37,14 +35,14 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 		// RFC 6749 §4.1.3: required and identical when the authorization
 		// request named one.
 		if in := req.in; (rec.RedirectURIGiven || in.redirectURIGiven) && in.redirectURI != rec.RedirectURI {
-			return invalidGrant("redirect_uri does not match the authorization request")
+			return oauth.InvalidGrant("redirect_uri does not match the authorization request")
 		}
-		if !verifyPKCE(rec.ChallengeMethod, rec.Challenge, req.in.codeVerifier) {
-			return invalidGrant("code_verifier does not match the code_challenge")
+		if !oauth.VerifyPKCE(rec.ChallengeMethod, rec.Challenge, req.in.codeVerifier) {
+			return oauth.InvalidGrant("code_verifier does not match the code_challenge")
 		}
 		u, err := g.s.dir.UserByUID(ctx, c.Namespace, rec.UserUID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Object.Spec.Disabled) {
-			return invalidGrant("the user of this code no longer exists or is disabled")
+			return oauth.InvalidGrant("the user of this code no longer exists or is disabled")
 		}
 		if err != nil {
 			return err
@@ -67,10 +65,10 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 		}
 	}
 	if errors.Is(err, errCodeInvalid) {
-		return nil, invalidGrant("the authorization code is invalid, expired or used")
+		return nil, oauth.InvalidGrant("the authorization code is invalid, expired or used")
 	}
 	if errors.Is(err, errFamilyBusy) {
-		return nil, invalidGrant("the authorization code is being redeemed concurrently")
+		return nil, oauth.InvalidGrant("the authorization code is being redeemed concurrently")
 	}
 	if err != nil {
 		return nil, err
@@ -89,45 +87,4 @@ func (s *Server) revokeIssued(ctx context.Context, namespace string, rec *store.
 		return s.revoked.Revoke(ctx, rec.AccessJTI, rec.AccessExpiresAt)
 	}
 	return nil
-}
-
-// PKCE methods (RFC 7636 §4.2).
-const (
-	pkceS256  = "S256"
-	pkcePlain = "plain"
-)
-
-// verifyPKCE checks a code_verifier against the challenge of the code (RFC
-// 7636 §4.6). A verifier for a code that had no challenge is refused too:
-// otherwise an attacker could inject a code obtained without PKCE (RFC 9700
-// §2.1.1, PKCE downgrade).
-func verifyPKCE(method, challenge, verifier string) bool {
-	if challenge == "" {
-		return verifier == ""
-	}
-	if !validPKCEValue(verifier) {
-		return false
-	}
-	want := verifier
-	if method == pkceS256 {
-		sum := sha256.Sum256([]byte(verifier))
-		want = base64.RawURLEncoding.EncodeToString(sum[:])
-	} else if method != pkcePlain {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(want), []byte(challenge)) == 1
-}
-
-// validPKCEValue: 43 to 128 unreserved characters (RFC 7636 §4.1, §4.2).
-func validPKCEValue(v string) bool {
-	if len(v) < 43 || len(v) > 128 {
-		return false
-	}
-	for _, r := range v {
-		ok := r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~'
-		if !ok {
-			return false
-		}
-	}
-	return true
 }

@@ -3,6 +3,8 @@ package tokenserver
 import (
 	"context"
 	"net/http"
+
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 )
 
 // clientCredentialsGrant is RFC 6749 §4.4: a confidential client acting for
@@ -11,7 +13,7 @@ type clientCredentialsGrant struct{ s *Server }
 
 func (g clientCredentialsGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
 	if req.client.Object.Spec.Public {
-		return nil, newError(http.StatusBadRequest, errUnauthorizedClient, "a public client cannot use client_credentials")
+		return nil, oauth.NewError(http.StatusBadRequest, oauth.ErrUnauthorizedClient, "a public client cannot use client_credentials")
 	}
 	return g.s.issue(ctx, req, nil, issueOptions{})
 }

@@ -1,6 +1,10 @@
 package tokenserver
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
+)
 
 // grantParams are the parameters a grant reads, typed once by the endpoint
 // (RFC 6749 §4.1.3, §4.3.2, §4.4.2, §6; RFC 7636 §4.5; RFC 8707 §2). A grant
@@ -22,7 +26,7 @@ type grantParams struct {
 }
 
 // newGrantParams types the parameters of a parsed request.
-func newGrantParams(p params) grantParams {
+func newGrantParams(p oauth.Params) grantParams {
 	g := grantParams{
 		grantType: p["grant_type"], scope: strings.Fields(p["scope"]), audience: strings.Fields(p["audience"]),
 		refreshToken: p["refresh_token"], code: p["code"], codeVerifier: p["code_verifier"],

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -18,7 +19,7 @@ type passwordGrant struct{ s *Server }
 func (g passwordGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
 	username, pw := req.in.username, req.in.password
 	if username == "" || pw == "" {
-		return nil, invalidRequest("username and password are required")
+		return nil, oauth.InvalidRequest("username and password are required")
 	}
 	user, err := g.s.authenticateUser(ctx, req.client.Object.Namespace, username, pw, req.source)
 	if err != nil {
@@ -34,7 +35,7 @@ func (s *Server) authenticateUser(ctx context.Context, namespace, username, pw, 
 	throttleKey := namespace + "/" + username
 	if ok, retry := s.throttle.Check(throttleKey, source); !ok {
 		s.metrics.throttled()
-		e := newError(http.StatusBadRequest, errInvalidGrant, "too many failed attempts; try again in "+strconv.Itoa(int(retry.Seconds())+1)+" s")
+		e := oauth.NewError(http.StatusBadRequest, oauth.ErrInvalidGrant, "too many failed attempts; try again in "+strconv.Itoa(int(retry.Seconds())+1)+" s")
 		return nil, e
 	}
 	user, err := s.dir.User(ctx, namespace, username)
@@ -53,11 +54,11 @@ func (s *Server) authenticateUser(ctx context.Context, namespace, username, pw, 
 	if !ok {
 		s.throttle.Failed(throttleKey, source)
 		s.metrics.userAuthFailed()
-		return nil, invalidGrant("the username or password is wrong")
+		return nil, oauth.InvalidGrant("the username or password is wrong")
 	}
 	s.throttle.Succeeded(throttleKey, source)
 	if user.Object.Spec.Disabled {
-		return nil, invalidGrant("the user is disabled")
+		return nil, oauth.InvalidGrant("the user is disabled")
 	}
 	return user, nil
 }

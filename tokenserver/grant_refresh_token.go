@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -16,7 +17,7 @@ type refreshTokenGrant struct{ s *Server }
 func (g refreshTokenGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
 	tok := req.in.refreshToken
 	if tok == "" {
-		return nil, invalidRequest("refresh_token is required")
+		return nil, oauth.InvalidRequest("refresh_token is required")
 	}
 	c := req.client.Object
 	asked := req.in.scope
@@ -26,7 +27,7 @@ func (g refreshTokenGrant) handle(ctx context.Context, req *tokenRequest) (*issu
 	check := func(f *store.Family) error {
 		u, err := g.s.dir.UserByUID(ctx, c.Namespace, f.UserUID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Object.Spec.Disabled) {
-			return invalidGrant("the user of this refresh token no longer exists or is disabled")
+			return oauth.InvalidGrant("the user of this refresh token no longer exists or is disabled")
 		}
 		if err != nil {
 			return err
@@ -39,7 +40,7 @@ func (g refreshTokenGrant) handle(ctx context.Context, req *tokenRequest) (*issu
 		if len(asked) > 0 {
 			for _, sc := range asked {
 				if !slices.Contains(granted, sc) {
-					return invalidScope("scope " + quoteShort(sc) + " was not granted to this refresh token")
+					return oauth.InvalidScope("scope " + oauth.QuoteShort(sc) + " was not granted to this refresh token")
 				}
 			}
 			req.scopes = asked
@@ -50,7 +51,7 @@ func (g refreshTokenGrant) handle(ctx context.Context, req *tokenRequest) (*issu
 		}
 		for _, a := range req.audience {
 			if !slices.Contains(f.Audience, a) {
-				return newError(http.StatusBadRequest, errInvalidTarget, "audience "+quoteShort(a)+" was not granted to this refresh token")
+				return oauth.NewError(http.StatusBadRequest, oauth.ErrInvalidTarget, "audience "+oauth.QuoteShort(a)+" was not granted to this refresh token")
 			}
 		}
 		return nil
@@ -60,10 +61,10 @@ func (g refreshTokenGrant) handle(ctx context.Context, req *tokenRequest) (*issu
 		if errors.Is(err, errFamilyReplayed) {
 			g.s.log.Info("refresh token replay: family revoked", "client", c.Status.ClientID, "source", req.source)
 		}
-		return nil, invalidGrant("the refresh token is invalid, expired or revoked")
+		return nil, oauth.InvalidGrant("the refresh token is invalid, expired or revoked")
 	}
 	if errors.Is(err, errFamilyBusy) {
-		e := newError(http.StatusServiceUnavailable, "temporarily_unavailable", "the refresh token is being used concurrently; retry")
+		e := oauth.NewError(http.StatusServiceUnavailable, oauth.ErrTemporarilyUnavailable, "the refresh token is being used concurrently; retry")
 		return nil, e
 	}
 	if err != nil {

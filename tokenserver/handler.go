@@ -10,6 +10,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/password"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
@@ -92,11 +93,11 @@ func (s *Server) routes() http.Handler {
 // fail writes err; unexpected errors are logged (they never hold a secret:
 // no error built here includes a credential) and answered opaquely.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var oe *oauthError
+	var oe *oauth.Error
 	if !errors.As(err, &oe) {
 		s.log.Error(err, "request failed", "path", r.URL.Path)
 	}
-	writeError(w, err)
+	oauth.WriteError(w, err)
 }
 
 // recoverer turns a panic into a server_error instead of a dropped connection;
@@ -109,7 +110,7 @@ func recoverer(log logr.Logger, next http.Handler) http.Handler {
 					panic(v)
 				}
 				log.Error(nil, "panic serving request", "path", r.URL.Path, "panic", v)
-				writeError(w, errors.New("panic"))
+				oauth.WriteError(w, errors.New("panic"))
 			}
 		}()
 		next.ServeHTTP(w, r)

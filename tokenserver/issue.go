@@ -12,6 +12,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/jwt"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -62,13 +63,13 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *store.User,
 	if user == nil {
 		return res, nil
 	}
-	openID := slices.Contains(req.scopes, scopeOpenID)
+	openID := slices.Contains(req.scopes, oauth.ScopeOpenID)
 	if openID {
 		if res.idToken, err = s.mintIDToken(set, req, user, access, o); err != nil {
 			return nil, err
 		}
 	}
-	if res.refreshToken == "" && !o.noRefresh && c.HasGrant(v1alpha1.GrantRefreshToken) && (!openID || slices.Contains(req.scopes, scopeOfflineAccess)) {
+	if res.refreshToken == "" && !o.noRefresh && c.HasGrant(v1alpha1.GrantRefreshToken) && (!openID || slices.Contains(req.scopes, oauth.ScopeOfflineAccess)) {
 		if res.refreshToken, err = s.createFamily(ctx, req, user, o.authTime, o.familyID); err != nil {
 			return nil, err
 		}
@@ -100,7 +101,7 @@ func (s *Server) mintIDToken(set *keys.Set, req *tokenRequest, user *store.User,
 // and userinfo alike.
 func userClaims(u *v1alpha1.OAuthUser, scopes []string) map[string]any {
 	claims := map[string]any{}
-	if slices.Contains(scopes, scopeProfile) {
+	if slices.Contains(scopes, oauth.ScopeProfile) {
 		claims["preferred_username"] = u.Status.Username
 		if u.Spec.DisplayName != "" {
 			claims["name"] = u.Spec.DisplayName
@@ -114,7 +115,7 @@ func userClaims(u *v1alpha1.OAuthUser, scopes []string) map[string]any {
 			}
 		}
 	}
-	if slices.Contains(scopes, scopeEmail) && u.Spec.Email != "" {
+	if slices.Contains(scopes, oauth.ScopeEmail) && u.Spec.Email != "" {
 		claims["email"] = u.Spec.Email
 		claims["email_verified"] = u.Spec.EmailVerified
 	}

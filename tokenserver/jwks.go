@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 )
 
 // serveJWKS is GET /.well-known/jwks.json: prepared bytes, a strong ETag and a
@@ -18,7 +19,7 @@ func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	}
 	set := s.keys.Current()
 	if set == nil {
-		writeError(w, newError(http.StatusServiceUnavailable, "temporarily_unavailable", "signing keys are not loaded yet"))
+		oauth.WriteError(w, oauth.NewError(http.StatusServiceUnavailable, oauth.ErrTemporarilyUnavailable, "signing keys are not loaded yet"))
 		return
 	}
 	h := w.Header()
@@ -45,5 +46,5 @@ func etagMatch(header, etag string) bool {
 
 func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
-	writeError(w, newError(http.StatusMethodNotAllowed, errInvalidRequest, "method not allowed; use "+allow))
+	oauth.WriteError(w, oauth.NewError(http.StatusMethodNotAllowed, oauth.ErrInvalidRequest, "method not allowed; use "+allow))
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -52,8 +53,8 @@ func (m *metrics) observeToken(grantType string, err error, d time.Duration) {
 	}
 	outcome := "ok"
 	if err != nil {
-		outcome = errServerError
-		var oe *oauthError
+		outcome = oauth.ErrServerError
+		var oe *oauth.Error
 		if errors.As(err, &oe) {
 			outcome = oe.Code
 		}

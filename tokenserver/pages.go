@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"html/template"
 	"net/http"
+
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 )
 
 // The login and error pages: server-rendered, no script, styles inline (the
@@ -108,7 +110,7 @@ func (s *Server) renderPage(w http.ResponseWriter, status int, t *template.Templ
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	setNoStore(h)
+	oauth.SetNoStore(h)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/contract"
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -21,7 +22,7 @@ const sourceInProcess = "in-process"
 // client_credentials.
 func (s *Server) IssueTokens(ctx context.Context, r contract.TokenRequest) (*contract.Tokens, error) {
 	if r.Client == nil || r.Client.Status.ClientID == "" || !r.Client.DeletionTimestamp.IsZero() {
-		return nil, &contract.TokenRefusedError{Reason: contract.RefusedClient, Code: errInvalidClient, Description: "the client is not ready"}
+		return nil, &contract.TokenRefusedError{Reason: contract.RefusedClient, Code: oauth.ErrInvalidClient, Description: "the client is not ready"}
 	}
 	// The operator vouches for the client: no secret is checked.
 	c := &store.Client{Object: r.Client}
@@ -41,7 +42,7 @@ func (s *Server) IssueTokens(ctx context.Context, r contract.TokenRequest) (*con
 	in.grantType = string(grantType)
 	res, err := s.runGrant(ctx, c, g, in, sourceInProcess)
 	s.metrics.observeToken(string(grantType), err, s.opts.Clock.Since(start))
-	var oe *oauthError
+	var oe *oauth.Error
 	if errors.As(err, &oe) {
 		return nil, &contract.TokenRefusedError{Reason: refusalOf(oe.Code), Code: oe.Code, Description: oe.Description}
 	}
@@ -70,13 +71,13 @@ type vouchedUserGrant struct {
 func (g vouchedUserGrant) handle(ctx context.Context, req *tokenRequest) (*issued, error) {
 	user, err := g.s.dir.User(ctx, req.client.Object.Namespace, g.username)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, invalidGrant("user " + quoteShort(g.username) + " does not exist in this namespace or is not ready")
+		return nil, oauth.InvalidGrant("user " + oauth.QuoteShort(g.username) + " does not exist in this namespace or is not ready")
 	}
 	if err != nil {
 		return nil, err
 	}
 	if user.Object.Spec.Disabled {
-		return nil, invalidGrant("user " + quoteShort(g.username) + " is disabled")
+		return nil, oauth.InvalidGrant("user " + oauth.QuoteShort(g.username) + " is disabled")
 	}
 	return g.s.issue(ctx, req, user, issueOptions{authTime: req.now})
 }
@@ -87,11 +88,11 @@ var _ contract.TokenIssuer = (*Server)(nil)
 // branches on.
 func refusalOf(code string) contract.Refusal {
 	switch code {
-	case errInvalidGrant:
+	case oauth.ErrInvalidGrant:
 		return contract.RefusedGrant
-	case errInvalidClient, errUnauthorizedClient:
+	case oauth.ErrInvalidClient, oauth.ErrUnauthorizedClient:
 		return contract.RefusedClient
-	case errInvalidScope, errInvalidTarget:
+	case oauth.ErrInvalidScope, oauth.ErrInvalidTarget:
 		return contract.RefusedScope
 	default:
 		return contract.RefusedOther

@@ -1,4 +1,4 @@
-package tokenserver
+package oauth
 
 import "testing"
 
@@ -11,21 +11,21 @@ func TestVerifyPKCE(t *testing.T) {
 		method, challenge, verifier string
 		want                        bool
 	}{
-		{"S256", pkceS256, challenge, verifier, true},
-		{"S256 wrong verifier", pkceS256, challenge, verifier[:42] + "A", false},
-		{"S256 verifier is the challenge", pkceS256, challenge, challenge, false},
-		{"plain", pkcePlain, verifier, verifier, true},
-		{"plain mismatch", pkcePlain, verifier, challenge, false},
+		{"S256", PKCES256, challenge, verifier, true},
+		{"S256 wrong verifier", PKCES256, challenge, verifier[:42] + "A", false},
+		{"S256 verifier is the challenge", PKCES256, challenge, challenge, false},
+		{"plain", PKCEPlain, verifier, verifier, true},
+		{"plain mismatch", PKCEPlain, verifier, challenge, false},
 		{"no challenge, no verifier", "", "", "", true},
 		{"no challenge, a verifier (downgrade)", "", "", verifier, false},
-		{"challenge, no verifier", pkceS256, challenge, "", false},
-		{"verifier too short", pkcePlain, "abc", "abc", false},
-		{"verifier with a forbidden character", pkcePlain, verifier[:42] + "+", verifier[:42] + "+", false},
+		{"challenge, no verifier", PKCES256, challenge, "", false},
+		{"verifier too short", PKCEPlain, "abc", "abc", false},
+		{"verifier with a forbidden character", PKCEPlain, verifier[:42] + "+", verifier[:42] + "+", false},
 		{"unknown method", "S512", challenge, verifier, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := verifyPKCE(tt.method, tt.challenge, tt.verifier); got != tt.want {
+			if got := VerifyPKCE(tt.method, tt.challenge, tt.verifier); got != tt.want {
 				t.Fatalf("verifyPKCE = %v, want %v", got, tt.want)
 			}
 		})

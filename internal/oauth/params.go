@@ -1,4 +1,4 @@
-package tokenserver
+package oauth
 
 import (
 	"bytes"
@@ -13,35 +13,35 @@ import (
 	"strings"
 )
 
-// params are the parameters of a token-endpoint style request, from a form or
+// Params are the parameters of a token-endpoint style request, from a form or
 // a JSON body; every name appears at most once (RFC 6749 §3.2).
-type params map[string]string
+type Params map[string]string
 
 // maxParamBytes bounds a single parameter value; real values are far smaller.
 const maxParamBytes = 8 << 10
 
-// parseParams reads the request body as application/x-www-form-urlencoded or
+// ParseParams reads the request body as application/x-www-form-urlencoded or
 // JSON. The body decides, not the Content-Type header: many clients send JSON
 // while declaring a form, so a body that starts with '{' is read as JSON
 // whatever the header says. Other declared types are refused.
-func parseParams(r *http.Request, limit int64) (params, *oauthError) {
+func ParseParams(r *http.Request, limit int64) (Params, *Error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil {
-			return nil, invalidRequest("the Content-Type header cannot be parsed")
+			return nil, InvalidRequest("the Content-Type header cannot be parsed")
 		}
 		switch mt {
 		case "application/x-www-form-urlencoded", "application/json", "text/plain":
 		default:
-			return nil, invalidRequest("unsupported Content-Type " + strconv.Quote(mt) + ": send application/x-www-form-urlencoded or application/json")
+			return nil, InvalidRequest("unsupported Content-Type " + strconv.Quote(mt) + ": send application/x-www-form-urlencoded or application/json")
 		}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return nil, invalidRequest("the request body could not be read")
+		return nil, InvalidRequest("the request body could not be read")
 	}
 	if int64(len(body)) > limit {
-		return nil, invalidRequest("the request body is too large")
+		return nil, InvalidRequest("the request body is too large")
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '{' {
@@ -50,18 +50,18 @@ func parseParams(r *http.Request, limit int64) (params, *oauthError) {
 	return parseFormParams(string(body))
 }
 
-func parseFormParams(body string) (params, *oauthError) {
+func parseFormParams(body string) (Params, *Error) {
 	values, err := url.ParseQuery(body)
 	if err != nil {
-		return nil, invalidRequest("the form body is malformed")
+		return nil, InvalidRequest("the form body is malformed")
 	}
-	p := make(params, len(values))
+	p := make(Params, len(values))
 	for k, vs := range values {
 		if len(vs) != 1 {
-			return nil, invalidRequest("parameter " + strconv.Quote(truncate(k)) + " is repeated")
+			return nil, InvalidRequest("parameter " + strconv.Quote(Truncate(k)) + " is repeated")
 		}
 		if len(vs[0]) > maxParamBytes {
-			return nil, invalidRequest("parameter " + strconv.Quote(truncate(k)) + " is too long")
+			return nil, InvalidRequest("parameter " + strconv.Quote(Truncate(k)) + " is too long")
 		}
 		p[k] = vs[0]
 	}
@@ -71,23 +71,23 @@ func parseFormParams(body string) (params, *oauthError) {
 // parseJSONParams accepts a flat JSON object whose values are strings, numbers
 // or booleans (written as their JSON text), or, for scope-like lists, arrays of
 // strings (joined with spaces). Nested objects are refused.
-func parseJSONParams(body []byte) (params, *oauthError) {
+func parseJSONParams(body []byte) (Params, *Error) {
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&raw); err != nil {
-		return nil, invalidRequest("the JSON body is malformed")
+		return nil, InvalidRequest("the JSON body is malformed")
 	}
 	if dec.More() {
-		return nil, invalidRequest("the JSON body holds more than one value")
+		return nil, InvalidRequest("the JSON body holds more than one value")
 	}
-	p := make(params, len(raw))
+	p := make(Params, len(raw))
 	for k, v := range raw {
 		s, err := jsonParam(v)
 		if err != nil {
-			return nil, invalidRequest("parameter " + strconv.Quote(truncate(k)) + ": " + err.Error())
+			return nil, InvalidRequest("parameter " + strconv.Quote(Truncate(k)) + ": " + err.Error())
 		}
 		if len(s) > maxParamBytes {
-			return nil, invalidRequest("parameter " + strconv.Quote(truncate(k)) + " is too long")
+			return nil, InvalidRequest("parameter " + strconv.Quote(Truncate(k)) + " is too long")
 		}
 		if s != "" {
 			p[k] = s
@@ -126,49 +126,49 @@ func jsonParam(v json.RawMessage) (string, error) {
 	}
 }
 
-// truncate keeps parameter names in error messages short; a hostile client
+// Truncate keeps parameter names in error messages short; a hostile client
 // must not make the server echo kilobytes back.
-func truncate(s string) string {
+func Truncate(s string) string {
 	if len(s) > 40 {
 		return s[:40] + "…"
 	}
 	return s
 }
 
-// clientCredentials is how a request identified its client.
-type clientCredentials struct {
-	id, secret string
+// ClientCredentials is how a request identified its client.
+type ClientCredentials struct {
+	ID, Secret string
 }
 
-// clientCredentialsFrom reads client_secret_basic (RFC 6749 §2.3.1: id and
+// ClientCredentialsFrom reads client_secret_basic (RFC 6749 §2.3.1: id and
 // secret are form-encoded before Base64) or client_secret_post parameters.
 // Using both methods at once is invalid_request (RFC 6749 §2.3).
-func clientCredentialsFrom(r *http.Request, p params) (clientCredentials, *oauthError) {
+func ClientCredentialsFrom(r *http.Request, p Params) (ClientCredentials, *Error) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		return clientCredentials{id: p["client_id"], secret: p["client_secret"]}, nil
+		return ClientCredentials{ID: p["client_id"], Secret: p["client_secret"]}, nil
 	}
 	scheme, value, _ := strings.Cut(auth, " ")
 	if !strings.EqualFold(scheme, "Basic") {
 		// An unsupported authentication method is invalid_client (RFC 6749
 		// §5.2), with the challenge naming the one that is supported.
-		return clientCredentials{}, invalidClient()
+		return ClientCredentials{}, InvalidClient()
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(value))
 	if err != nil {
-		return clientCredentials{}, invalidClient()
+		return ClientCredentials{}, InvalidClient()
 	}
 	rawID, rawSecret, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return clientCredentials{}, invalidClient()
+		return ClientCredentials{}, InvalidClient()
 	}
 	id, err1 := url.QueryUnescape(rawID)
 	secret, err2 := url.QueryUnescape(rawSecret)
 	if err1 != nil || err2 != nil {
-		return clientCredentials{}, invalidClient()
+		return ClientCredentials{}, InvalidClient()
 	}
 	if p["client_secret"] != "" || (p["client_id"] != "" && p["client_id"] != id) {
-		return clientCredentials{}, invalidRequest("the client authenticated twice: use either HTTP Basic or client_secret in the body")
+		return ClientCredentials{}, InvalidRequest("the client authenticated twice: use either HTTP Basic or client_secret in the body")
 	}
-	return clientCredentials{id: id, secret: secret}, nil
+	return ClientCredentials{ID: id, Secret: secret}, nil
 }

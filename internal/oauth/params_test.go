@@ -1,4 +1,4 @@
-package tokenserver
+package oauth
 
 import (
 	"encoding/base64"
@@ -12,20 +12,20 @@ func TestParseParams(t *testing.T) {
 		name        string
 		contentType string
 		body        string
-		want        params
+		want        Params
 		wantErr     string
 	}{
 		{"form", "application/x-www-form-urlencoded", "grant_type=client_credentials&scope=a+b",
-			params{"grant_type": "client_credentials", "scope": "a b"}, ""},
+			Params{"grant_type": "client_credentials", "scope": "a b"}, ""},
 		{"form with charset", "application/x-www-form-urlencoded; charset=UTF-8", "grant_type=password",
-			params{"grant_type": "password"}, ""},
+			Params{"grant_type": "password"}, ""},
 		{"json", "application/json", `{"grant_type":"password","username":"a","password":"p"}`,
-			params{"grant_type": "password", "username": "a", "password": "p"}, ""},
+			Params{"grant_type": "password", "username": "a", "password": "p"}, ""},
 		{"json declared as form", "application/x-www-form-urlencoded", ` {"grant_type":"client_credentials"}`,
-			params{"grant_type": "client_credentials"}, ""},
-		{"json without content type", "", `{"grant_type":"client_credentials"}`, params{"grant_type": "client_credentials"}, ""},
-		{"json scope list", "application/json", `{"scope":["a","b"]}`, params{"scope": "a b"}, ""},
-		{"json number and bool", "application/json", `{"expires_in":3600,"x":true,"n":null}`, params{"expires_in": "3600", "x": "true"}, ""},
+			Params{"grant_type": "client_credentials"}, ""},
+		{"json without content type", "", `{"grant_type":"client_credentials"}`, Params{"grant_type": "client_credentials"}, ""},
+		{"json scope list", "application/json", `{"scope":["a","b"]}`, Params{"scope": "a b"}, ""},
+		{"json number and bool", "application/json", `{"expires_in":3600,"x":true,"n":null}`, Params{"expires_in": "3600", "x": "true"}, ""},
 		{"json nested object", "application/json", `{"a":{"b":1}}`, nil, "objects are not accepted"},
 		{"json list of numbers", "application/json", `{"scope":[1,2]}`, nil, "only strings"},
 		{"json malformed", "application/json", `{"a":`, nil, "JSON body is malformed"},
@@ -36,7 +36,7 @@ func TestParseParams(t *testing.T) {
 		{"xml refused", "application/xml", "<a/>", nil, "unsupported Content-Type"},
 		{"bad content type", "a/b; =", "", nil, "cannot be parsed"},
 		{"too large", "application/x-www-form-urlencoded", "a=" + strings.Repeat("x", 2000), nil, "too large"},
-		{"empty", "", "", params{}, ""},
+		{"empty", "", "", Params{}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,9 +44,9 @@ func TestParseParams(t *testing.T) {
 			if tt.contentType != "" {
 				r.Header.Set("Content-Type", tt.contentType)
 			}
-			got, err := parseParams(r, 1024)
+			got, err := ParseParams(r, 1024)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Description, tt.wantErr) || err.Code != errInvalidRequest {
+				if err == nil || !strings.Contains(err.Description, tt.wantErr) || err.Code != ErrInvalidRequest {
 					t.Fatalf("want invalid_request containing %q, got %v", tt.wantErr, err)
 				}
 				return
@@ -74,25 +74,25 @@ func TestClientCredentialsFrom(t *testing.T) {
 	tests := []struct {
 		name      string
 		auth      string
-		p         params
-		want      clientCredentials
+		p         Params
+		want      ClientCredentials
 		wantCode  string
 		challenge bool
 	}{
-		{"basic", basicHeader("ns.app", "s3cret"), params{}, clientCredentials{id: "ns.app", secret: "s3cret"}, "", false},
-		{"basic form-encoded per RFC 6749 2.3.1", basicHeader("my%3Aclient", "a+b%25c"), params{},
-			clientCredentials{id: "my:client", secret: "a b%c"}, "", false},
-		{"basic secret containing colon", basicHeader("id", "x:y"), params{}, clientCredentials{id: "id", secret: "x:y"}, "", false},
-		{"basic with same client_id in body", basicHeader("id", "s"), params{"client_id": "id"}, clientCredentials{id: "id", secret: "s"}, "", false},
-		{"post", "", params{"client_id": "id", "client_secret": "s"}, clientCredentials{id: "id", secret: "s"}, "", false},
-		{"public", "", params{"client_id": "id"}, clientCredentials{id: "id"}, "", false},
-		{"none", "", params{}, clientCredentials{}, "", false},
-		{"both methods", basicHeader("id", "s"), params{"client_secret": "s"}, clientCredentials{}, errInvalidRequest, false},
-		{"different ids", basicHeader("id", "s"), params{"client_id": "other"}, clientCredentials{}, errInvalidRequest, false},
-		{"bearer scheme", "Bearer abc", params{}, clientCredentials{}, errInvalidClient, true},
-		{"bad base64", "Basic !!!", params{}, clientCredentials{}, errInvalidClient, true},
-		{"no colon", "Basic " + base64.StdEncoding.EncodeToString([]byte("nocolon")), params{}, clientCredentials{}, errInvalidClient, true},
-		{"bad escape", basicHeader("%zz", "s"), params{}, clientCredentials{}, errInvalidClient, true},
+		{"basic", basicHeader("ns.app", "s3cret"), Params{}, ClientCredentials{ID: "ns.app", Secret: "s3cret"}, "", false},
+		{"basic form-encoded per RFC 6749 2.3.1", basicHeader("my%3Aclient", "a+b%25c"), Params{},
+			ClientCredentials{ID: "my:client", Secret: "a b%c"}, "", false},
+		{"basic secret containing colon", basicHeader("id", "x:y"), Params{}, ClientCredentials{ID: "id", Secret: "x:y"}, "", false},
+		{"basic with same client_id in body", basicHeader("id", "s"), Params{"client_id": "id"}, ClientCredentials{ID: "id", Secret: "s"}, "", false},
+		{"post", "", Params{"client_id": "id", "client_secret": "s"}, ClientCredentials{ID: "id", Secret: "s"}, "", false},
+		{"public", "", Params{"client_id": "id"}, ClientCredentials{ID: "id"}, "", false},
+		{"none", "", Params{}, ClientCredentials{}, "", false},
+		{"both methods", basicHeader("id", "s"), Params{"client_secret": "s"}, ClientCredentials{}, ErrInvalidRequest, false},
+		{"different ids", basicHeader("id", "s"), Params{"client_id": "other"}, ClientCredentials{}, ErrInvalidRequest, false},
+		{"bearer scheme", "Bearer abc", Params{}, ClientCredentials{}, ErrInvalidClient, true},
+		{"bad base64", "Basic !!!", Params{}, ClientCredentials{}, ErrInvalidClient, true},
+		{"no colon", "Basic " + base64.StdEncoding.EncodeToString([]byte("nocolon")), Params{}, ClientCredentials{}, ErrInvalidClient, true},
+		{"bad escape", basicHeader("%zz", "s"), Params{}, ClientCredentials{}, ErrInvalidClient, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,9 +100,9 @@ func TestClientCredentialsFrom(t *testing.T) {
 			if tt.auth != "" {
 				r.Header.Set("Authorization", tt.auth)
 			}
-			got, err := clientCredentialsFrom(r, tt.p)
+			got, err := ClientCredentialsFrom(r, tt.p)
 			if tt.wantCode != "" {
-				if err == nil || err.Code != tt.wantCode || err.basicChallenge != tt.challenge {
+				if err == nil || err.Code != tt.wantCode || err.BasicChallenge != tt.challenge {
 					t.Fatalf("want %s (challenge %v), got %+v", tt.wantCode, tt.challenge, err)
 				}
 				return
@@ -124,12 +124,12 @@ func FuzzParseParams(f *testing.F) {
 	f.Fuzz(func(t *testing.T, contentType, body string) {
 		r := httptest.NewRequest("POST", "/oauth/token", strings.NewReader(body))
 		r.Header.Set("Content-Type", contentType)
-		p, err := parseParams(r, 4096)
-		if err != nil && (err.Code != errInvalidRequest || err.status != 400) {
+		p, err := ParseParams(r, 4096)
+		if err != nil && (err.Code != ErrInvalidRequest || err.Status != 400) {
 			t.Fatalf("unexpected error %+v", err)
 		}
 		if err == nil && p == nil {
-			t.Fatal("nil params without error")
+			t.Fatal("nil Params without error")
 		}
 	})
 }
@@ -144,8 +144,8 @@ func FuzzClientCredentials(f *testing.F) {
 	f.Fuzz(func(t *testing.T, auth string) {
 		r := httptest.NewRequest("POST", "/oauth/token", nil)
 		r.Header.Set("Authorization", auth)
-		_, err := clientCredentialsFrom(r, params{})
-		if err != nil && err.Code != errInvalidRequest && err.Code != errInvalidClient {
+		_, err := ClientCredentialsFrom(r, Params{})
+		if err != nil && err.Code != ErrInvalidRequest && err.Code != ErrInvalidClient {
 			t.Fatalf("unexpected error %+v", err)
 		}
 	})
