@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/internal/contract"
@@ -221,4 +222,28 @@ func ownerRefsEqual(a, b []metav1.OwnerReference) bool {
 		return x.APIVersion == y.APIVersion && x.Kind == y.Kind && x.Name == y.Name && x.UID == y.UID &&
 			*x.Controller == *y.Controller && *x.BlockOwnerDeletion == *y.BlockOwnerDeletion
 	})
+}
+
+// TestMemoExpires: the memo of own writes is dated by the injected clock and
+// trusted only for a few seconds; after that the cache (here, one that
+// still lags) and then the API server are read.
+func TestMemoExpires(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	live := &countingReader{Reader: mgr.GetAPIReader()}
+	clk := clocktesting.NewFakeClock(epoch)
+	st := kubestore.New(kubestore.Options{
+		Cache: laggingCache{mgr.GetClient()}, Live: live, Writer: mgr.GetClient(), Namespace: ns, Clock: clk,
+	}).Families
+	if err := st.Create(ctx, ns, "f", family("d0"), owner); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(9 * time.Second)
+	if _, err := st.Update(ctx, ns, "f", rotate("d1")); err != nil || live.gets.Load() != 0 {
+		t.Fatalf("update 9s after creating: %v, %d live reads; want the memo used", err, live.gets.Load())
+	}
+	clk.Step(10 * time.Second)
+	if _, err := st.Update(ctx, ns, "f", rotate("d2")); err != nil || live.gets.Load() != 1 {
+		t.Fatalf("update 10s after the last write: %v, %d live reads; want one", err, live.gets.Load())
+	}
 }
