@@ -17,13 +17,7 @@ import (
 // named from a digest of the code, so the store never holds a usable code,
 // and every replica sees the same record: redeeming is a compare-and-swap on
 // it, which is what makes a code single use across replicas (RFC 6749 §4.1.2).
-const (
-	authCodePrefix = "twc_"
-	// codeTTL is the lifetime of a code; RFC 6749 §4.1.2 recommends at most
-	// ten minutes, and a browser redirect followed by one back-channel call
-	// needs seconds.
-	codeTTL = 60 * time.Second
-)
+const authCodePrefix = "twc_"
 
 var (
 	// errCodeInvalid is every reason a code does not work; the client learns

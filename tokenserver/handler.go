@@ -14,6 +14,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/password"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
+	"github.com/tokenwarden/tokenwarden/tokenserver/browser"
 )
 
 // KeySource gives the current signing keys; it changes when the keys rotate.
@@ -23,20 +24,20 @@ type KeySource interface {
 
 // Server is the token server. Build it with New; it is a manager Runnable.
 type Server struct {
-	opts      Options
-	dir       store.Directory
-	families  store.Records[store.Family]
-	codes     store.Records[store.AuthCode]
-	revoked   store.Revocations
-	keys      KeySource
-	macKeys   macKeyCache
-	discovery discovery
-	throttle  *throttle.Throttle
-	passwords *password.Cache
-	grants    map[v1alpha1.GrantType]grant
-	metrics   *metrics
-	log       logr.Logger
-	handler   http.Handler
+	opts        Options
+	dir         store.Directory
+	families    store.Records[store.Family]
+	codes       store.Records[store.AuthCode]
+	revoked     store.Revocations
+	keys        KeySource
+	sessionKeys sessionKeyCache
+	discovery   discovery
+	throttle    *throttle.Throttle
+	passwords   *password.Cache
+	grants      map[v1alpha1.GrantType]grant
+	metrics     *metrics
+	log         logr.Logger
+	handler     http.Handler
 }
 
 // New builds a server over the stores from options that start from
@@ -78,8 +79,7 @@ func (s *Server) routes() http.Handler {
 		}
 	}
 	mux.Handle("/clients/{namespace}/{name}/token", s.serveToken(route{}))
-	mux.HandleFunc("/oauth/authorize", s.serveAuthorize)
-	mux.HandleFunc("/oauth/login", s.serveLogin)
+	browser.New(browser.Options{Issuer: s.opts.Issuer, MaxBodyBytes: s.opts.MaxBodyBytes, Clock: s.opts.Clock, Log: s.log}, s.dir, s).Register(mux)
 	mux.HandleFunc("/oauth/introspect", s.serveIntrospect)
 	mux.HandleFunc("/oauth/revoke", s.serveRevoke)
 	mux.HandleFunc("/userinfo", s.serveUserinfo)

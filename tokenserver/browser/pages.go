@@ -1,4 +1,4 @@
-package tokenserver
+package browser
 
 import (
 	"bytes"
@@ -92,7 +92,7 @@ var errorTemplate = template.Must(template.New("error").Parse(`<!DOCTYPE html>
 // caching and leaks through the Referer. formTarget is an origin the page's
 // form may lead to besides this one: browsers apply form-action to the
 // redirect that follows a submission.
-func (s *Server) renderPage(w http.ResponseWriter, status int, t *template.Template, data any, formTarget string) {
+func (s *Browser) renderPage(w http.ResponseWriter, status int, t *template.Template, data any, formTarget string) {
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
 		s.log.Error(err, "render page", "template", t.Name())
@@ -116,6 +116,6 @@ func (s *Server) renderPage(w http.ResponseWriter, status int, t *template.Templ
 }
 
 // errorPage shows an error to the user without redirecting anywhere.
-func (s *Server) errorPage(w http.ResponseWriter, status int, message string) {
+func (s *Browser) errorPage(w http.ResponseWriter, status int, message string) {
 	s.renderPage(w, status, errorTemplate, errorData{Message: message}, "")
 }

@@ -1,4 +1,4 @@
-package tokenserver
+package browser
 
 import (
 	"context"
@@ -60,7 +60,7 @@ func badPage(message string) *pageError {
 // parseAuthorize validates an authorization request. A *pageError means no
 // redirect is possible; an *oauth.Error is for the redirect URI, and the
 // returned request then carries where and how to send it.
-func (s *Server) parseAuthorize(ctx context.Context, v url.Values) (*authorizeRequest, error) {
+func (s *Browser) parseAuthorize(ctx context.Context, v url.Values) (*authorizeRequest, error) {
 	for k, vs := range v {
 		// RFC 6749 §3.1: parameters must not be repeated.
 		if len(vs) > 1 {
@@ -211,7 +211,7 @@ func (ar *authorizeRequest) checkPrompt(v url.Values) error {
 // redirect sends the authorization response (or error) to the client: in
 // the query, keeping the redirect URI's own query (RFC 6749 §3.1.2), or in
 // the fragment. iss is RFC 9207, against mix-up attacks.
-func (s *Server) redirect(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, values url.Values) {
+func (s *Browser) redirect(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, values url.Values) {
 	if ar.state != "" {
 		values.Set("state", ar.state)
 	}
@@ -235,7 +235,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, ar *authorizeR
 }
 
 // redirectError sends an RFC 6749 §4.1.2.1 / §4.2.2.1 error to the client.
-func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, e *oauth.Error) {
+func (s *Browser) redirectError(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, e *oauth.Error) {
 	v := url.Values{"error": {e.Code}}
 	if e.Description != "" {
 		v.Set("error_description", e.Description)
@@ -246,7 +246,7 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *autho
 // authorizeFailed answers a failed authorization request: a page when no
 // redirect is allowed, a redirect with the error otherwise, and an opaque
 // page for anything unexpected.
-func (s *Server) authorizeFailed(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, err error) {
+func (s *Browser) authorizeFailed(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, err error) {
 	var pe *pageError
 	var oe *oauth.Error
 	switch {
@@ -261,7 +261,7 @@ func (s *Server) authorizeFailed(w http.ResponseWriter, r *http.Request, ar *aut
 }
 
 // formValues reads a POSTed form body within the size limit.
-func (s *Server) formValues(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+func (s *Browser) formValues(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, http.StatusBadRequest, "The request could not be read.")

@@ -1,4 +1,4 @@
-package tokenserver
+package browser
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // serveAuthorize is the authorization endpoint (RFC 6749 §3.1), GET or POST
 // (OpenID Connect Core §3.1.2.1). A browser with a usable session gets its
 // answer at once; otherwise the login page.
-func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+func (s *Browser) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	var v url.Values
 	switch r.Method {
 	case http.MethodGet:
@@ -60,7 +60,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 // answer this request: same namespace as the client, the user still exists
 // and is enabled, and neither prompt=login nor max_age asks for a new
 // sign-in.
-func (s *Server) sessionUser(r *http.Request, ar *authorizeRequest, now time.Time) (*store.User, time.Time, error) {
+func (s *Browser) sessionUser(r *http.Request, ar *authorizeRequest, now time.Time) (*store.User, time.Time, error) {
 	sess := s.readSession(r, now)
 	if sess == nil || sess.Namespace != ar.client.Object.Namespace || slices.Contains(ar.prompt, "login") {
 		return nil, time.Time{}, nil
@@ -80,7 +80,7 @@ func (s *Server) sessionUser(r *http.Request, ar *authorizeRequest, now time.Tim
 }
 
 // serveLogin is POST /oauth/login, the login form's submission.
-func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
+func (s *Browser) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		s.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed.")
@@ -97,7 +97,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := s.opts.Clock.Now()
-	key, err := s.macKey()
+	key, err := s.core.SessionKey()
 	if err != nil {
 		s.authorizeFailed(w, r, nil, err)
 		return
@@ -117,7 +117,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		s.loginPage(w, r, ar, username, "Enter your username and password.")
 		return
 	}
-	user, err := s.authenticateUser(r.Context(), ar.client.Object.Namespace, username, pw, oauth.SourceAddr(r))
+	user, err := s.core.AuthenticateUser(r.Context(), ar.client.Object.Namespace, username, pw, oauth.SourceAddr(r))
 	var oe *oauth.Error
 	if errors.As(err, &oe) {
 		s.loginPage(w, r, ar, username, loginMessage(oe))
@@ -148,8 +148,8 @@ func loginMessage(e *oauth.Error) string {
 
 // loginPage renders the form with a CSRF token bound to this browser's CSRF
 // cookie (kept when present, so two open tabs both work) and to the request.
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, username, message string) {
-	key, err := s.macKey()
+func (s *Browser) loginPage(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, username, message string) {
+	key, err := s.core.SessionKey()
 	if err != nil {
 		s.authorizeFailed(w, r, nil, err)
 		return
@@ -182,7 +182,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, ar *authorize
 
 // complete answers an authorization request for a signed-in user: a code
 // (RFC 6749 §4.1.2) or, for implicit, tokens in the fragment (§4.2.2).
-func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, user *store.User, authTime time.Time) {
+func (s *Browser) complete(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, user *store.User, authTime time.Time) {
 	var v url.Values
 	var err error
 	if ar.code {
@@ -197,58 +197,42 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, ar *authorizeR
 	s.redirect(w, r, ar, v)
 }
 
-func (s *Server) issueCode(ctx context.Context, ar *authorizeRequest, user *store.User, authTime time.Time) (url.Values, error) {
+func (s *Browser) issueCode(ctx context.Context, ar *authorizeRequest, user *store.User, authTime time.Time) (url.Values, error) {
 	c := ar.client.Object
 	rec := &store.AuthCode{
 		ClientUID: c.UID, UserUID: user.Object.UID, RedirectURI: ar.redirectURI, RedirectURIGiven: ar.given,
 		Scopes: ar.scopes, Nonce: ar.nonce, Challenge: ar.challenge, ChallengeMethod: ar.method,
-		AuthTime: authTime.UTC(), ExpiresAt: s.opts.Clock.Now().Add(codeTTL).UTC(),
+		AuthTime: authTime.UTC(), ExpiresAt: s.opts.Clock.Now().Add(CodeTTL).UTC(),
 	}
-	code, err := s.createCode(ctx, c.Namespace, c.Name, user, rec)
+	code, err := s.core.IssueCode(ctx, ar.client, user, rec)
 	if err != nil {
 		return nil, err
 	}
 	return url.Values{"code": {code}}, nil
 }
 
-// issueImplicit mints the tokens of the implicit flow, which RFC 9700 §2.1.2
-// deprecates; it is opt-in per client. Never a refresh token (RFC 6749
-// §4.2.2); an id_token returned with an access token carries at_hash.
-func (s *Server) issueImplicit(ctx context.Context, r *http.Request, ar *authorizeRequest, user *store.User, authTime time.Time) (url.Values, error) {
-	c := ar.client
-	aud, err := checkAudience(c.Object, nil)
+// issueImplicit answers the implicit flow, which RFC 9700 §2.1.2 deprecates;
+// it is opt-in per client. Never a refresh token (RFC 6749 §4.2.2); an
+// id_token returned with an access token carries at_hash.
+func (s *Browser) issueImplicit(ctx context.Context, r *http.Request, ar *authorizeRequest, user *store.User, authTime time.Time) (url.Values, error) {
+	res, err := s.core.IssueImplicit(ctx, ar.client, user, ImplicitRequest{
+		Scopes: ar.scopes, Nonce: ar.nonce, AuthTime: authTime, AccessToken: ar.token, IDToken: ar.idToken, Source: oauth.SourceAddr(r),
+	})
 	if err != nil {
 		return nil, err
 	}
-	req := &tokenRequest{client: c, scopes: ar.scopes, audience: aud, source: oauth.SourceAddr(r), now: s.opts.Clock.Now()}
-	o := issueOptions{authTime: authTime, nonce: ar.nonce, noRefresh: true}
 	v := url.Values{}
 	if ar.token {
-		res, err := s.issue(ctx, req, user, o)
-		if err != nil {
-			return nil, err
+		v.Set("access_token", res.AccessToken)
+		v.Set("token_type", "Bearer")
+		v.Set("expires_in", strconv.FormatInt(int64(res.ExpiresIn/time.Second), 10))
+		if res.Scope != "" {
+			v.Set("scope", res.Scope)
 		}
-		resp := res.response()
-		v.Set("access_token", resp.AccessToken)
-		v.Set("token_type", resp.TokenType)
-		v.Set("expires_in", strconv.FormatInt(resp.ExpiresIn, 10))
-		if resp.Scope != "" {
-			v.Set("scope", resp.Scope)
-		}
-		if ar.idToken {
-			v.Set("id_token", res.idToken)
-		}
-		return v, nil
 	}
-	set := s.keys.Current()
-	if set == nil {
-		return nil, errors.New("no signing keys loaded yet")
+	if ar.idToken {
+		v.Set("id_token", res.IDToken)
 	}
-	tok, err := s.mintIDToken(set, req, user, "", o)
-	if err != nil {
-		return nil, err
-	}
-	v.Set("id_token", tok)
 	return v, nil
 }
 

@@ -1,19 +1,14 @@
-package tokenserver
+package browser
 
 import (
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -23,59 +18,17 @@ import (
 // user authorize again without retyping, and a CSRF cookie that binds the
 // login form to the browser it was shown to.
 //
-// Both are MACed with a key derived (HKDF-SHA-256) from the private key of
-// the active id_token signing key. Every replica holds that key already, so
-// they all accept each other's cookies without any extra state in the
-// cluster; the derivation is one-way, so the MAC key reveals nothing of the
-// signing key. When the signing key rotates, sessions and pending login forms
-// end: the user signs in once more, which for a session of at most an hour
-// is an acceptable price for no extra secret to manage.
+// Both are MACed with the session key of the core (Core.SessionKey), derived
+// from the active signing key: every replica holds it already, so they all
+// accept each other's cookies without any extra state in the cluster. When the
+// signing key rotates, sessions and pending login forms end: the user signs in
+// once more, which for a session of at most an hour is an acceptable price for
+// no extra secret to manage.
 const (
 	sessionTTL = time.Hour
 	// loginFormTTL bounds how long a rendered login form can be submitted.
 	loginFormTTL = 15 * time.Minute
-	macInfo      = "tokenwarden browser session v1"
 )
-
-// macKeyCache holds the derived key of one signing key (by kid), so a request
-// does not pay a key encoding and derivation.
-type macKeyCache struct {
-	cur atomic.Pointer[derivedKey]
-}
-
-type derivedKey struct {
-	kid string
-	key []byte
-}
-
-var errNoMACKey = errors.New("no signing key to derive the session key from")
-
-// macKey returns the current session MAC key.
-func (s *Server) macKey() ([]byte, error) {
-	set := s.keys.Current()
-	if set == nil {
-		return nil, errNoMACKey
-	}
-	sg, ok := set.Signing(s.opts.IDTokenAlg)
-	if !ok {
-		if sg, ok = set.Signing(s.opts.AccessTokenAlg); !ok {
-			return nil, errNoMACKey
-		}
-	}
-	if d := s.macKeys.cur.Load(); d != nil && d.kid == sg.KID {
-		return d.key, nil
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(sg.Key)
-	if err != nil {
-		return nil, fmt.Errorf("encode signing key for session key: %w", err)
-	}
-	k, err := hkdf.Key(sha256.New, der, []byte(sg.KID), macInfo, 32)
-	if err != nil {
-		return nil, fmt.Errorf("derive session key: %w", err)
-	}
-	s.macKeys.cur.Store(&derivedKey{kid: sg.KID, key: k})
-	return k, nil
-}
 
 // mac is HMAC-SHA-256 over length-prefixed parts, the first naming the
 // purpose, so a value MACed for one use never verifies for another.
@@ -100,23 +53,23 @@ type session struct {
 
 // cookieName: the __Host- prefix (RFC 6265bis §4.1.3.2) pins the cookie to
 // this origin when it can be Secure.
-func (s *Server) cookieName(base string) string {
+func (s *Browser) cookieName(base string) string {
 	if s.secureCookies() {
 		return "__Host-" + base
 	}
 	return base
 }
 
-func (s *Server) secureCookies() bool { return strings.HasPrefix(s.opts.Issuer, "https://") }
+func (s *Browser) secureCookies() bool { return strings.HasPrefix(s.opts.Issuer, "https://") }
 
-func (s *Server) setCookie(w http.ResponseWriter, base, value string, maxAge time.Duration) {
+func (s *Browser) setCookie(w http.ResponseWriter, base, value string, maxAge time.Duration) {
 	http.SetCookie(w, &http.Cookie{
 		Name: s.cookieName(base), Value: value, Path: "/", MaxAge: int(maxAge.Seconds()),
 		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode,
 	})
 }
 
-func (s *Server) clearCookie(w http.ResponseWriter, base string) {
+func (s *Browser) clearCookie(w http.ResponseWriter, base string) {
 	http.SetCookie(w, &http.Cookie{
 		Name: s.cookieName(base), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode,
@@ -129,8 +82,8 @@ const (
 )
 
 // writeSession sets the session cookie for a user who just signed in.
-func (s *Server) writeSession(w http.ResponseWriter, sess session) error {
-	key, err := s.macKey()
+func (s *Browser) writeSession(w http.ResponseWriter, sess session) error {
+	key, err := s.core.SessionKey()
 	if err != nil {
 		return err
 	}
@@ -146,7 +99,7 @@ func (s *Server) writeSession(w http.ResponseWriter, sess session) error {
 
 // readSession returns the browser's session when its cookie is present,
 // authentic and not expired; nil otherwise.
-func (s *Server) readSession(r *http.Request, now time.Time) *session {
+func (s *Browser) readSession(r *http.Request, now time.Time) *session {
 	c, err := r.Cookie(s.cookieName(sessionCookie))
 	if err != nil {
 		return nil
@@ -155,7 +108,7 @@ func (s *Server) readSession(r *http.Request, now time.Time) *session {
 	if !ok {
 		return nil
 	}
-	key, err := s.macKey()
+	key, err := s.core.SessionKey()
 	if err != nil {
 		return nil
 	}

@@ -1,0 +1,104 @@
+package tokenserver
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/tokenserver/browser"
+)
+
+// The token server is the browser flow's core: the browser package asks it
+// for password checks, codes, implicit tokens and the session key, so a
+// sign-in in a browser obeys the same rules as the token endpoint.
+var _ browser.Core = (*Server)(nil)
+
+// AuthenticateUser checks a user's password (browser.Core).
+func (s *Server) AuthenticateUser(ctx context.Context, namespace, username, password, source string) (*store.User, error) {
+	return s.authenticateUser(ctx, namespace, username, password, source)
+}
+
+// IssueCode stores an authorization code for user (browser.Core).
+func (s *Server) IssueCode(ctx context.Context, c *store.Client, user *store.User, rec *store.AuthCode) (string, error) {
+	return s.createCode(ctx, c.Object.Namespace, c.Object.Name, user, rec)
+}
+
+// IssueImplicit mints the implicit flow's tokens (browser.Core): never a
+// refresh token (RFC 6749 §4.2.2); an id_token returned with an access token
+// carries at_hash.
+func (s *Server) IssueImplicit(ctx context.Context, c *store.Client, user *store.User, r browser.ImplicitRequest) (*browser.Implicit, error) {
+	aud, err := checkAudience(c.Object, nil)
+	if err != nil {
+		return nil, err
+	}
+	req := &tokenRequest{client: c, scopes: r.Scopes, audience: aud, source: r.Source, now: s.opts.Clock.Now()}
+	o := issueOptions{authTime: r.AuthTime, nonce: r.Nonce, noRefresh: true}
+	if r.AccessToken {
+		res, err := s.issue(ctx, req, user, o)
+		if err != nil {
+			return nil, err
+		}
+		return &browser.Implicit{AccessToken: res.accessToken, ExpiresIn: res.expiresIn, Scope: strings.Join(res.scopes, " "), IDToken: res.idToken}, nil
+	}
+	set := s.keys.Current()
+	if set == nil {
+		return nil, errors.New("no signing keys loaded yet")
+	}
+	tok, err := s.mintIDToken(set, req, user, "", o)
+	if err != nil {
+		return nil, err
+	}
+	return &browser.Implicit{IDToken: tok}, nil
+}
+
+// sessionKeyInfo names the HKDF derivation of the session key.
+const sessionKeyInfo = "tokenwarden browser session v1"
+
+// sessionKeyCache holds the derived key of one signing key (by kid), so a
+// request does not pay a key encoding and derivation.
+type sessionKeyCache struct {
+	cur atomic.Pointer[derivedKey]
+}
+
+type derivedKey struct {
+	kid string
+	key []byte
+}
+
+var errNoSessionKey = errors.New("no signing key to derive the session key from")
+
+// SessionKey is the MAC key of browser sessions and login forms
+// (browser.Core): HKDF-SHA-256 of the active id_token signing key, which every
+// replica holds already; the derivation is one-way, so the MAC key reveals
+// nothing of the signing key.
+func (s *Server) SessionKey() ([]byte, error) {
+	set := s.keys.Current()
+	if set == nil {
+		return nil, errNoSessionKey
+	}
+	sg, ok := set.Signing(s.opts.IDTokenAlg)
+	if !ok {
+		if sg, ok = set.Signing(s.opts.AccessTokenAlg); !ok {
+			return nil, errNoSessionKey
+		}
+	}
+	if d := s.sessionKeys.cur.Load(); d != nil && d.kid == sg.KID {
+		return d.key, nil
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(sg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("encode signing key for session key: %w", err)
+	}
+	k, err := hkdf.Key(sha256.New, der, []byte(sg.KID), sessionKeyInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive session key: %w", err)
+	}
+	s.sessionKeys.cur.Store(&derivedKey{kid: sg.KID, key: k})
+	return k, nil
+}
