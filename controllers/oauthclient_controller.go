@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -27,7 +25,8 @@ import (
 
 // OAuthClientReconciler turns an OAuthClient into a credential Secret holding
 // its client_id and, for confidential clients, a generated client_secret that
-// it rotates on schedule.
+// it rotates on schedule. The token Secrets of spec.tokenSecrets are
+// TokenSecretReconciler's; the two share the status (see patchSharedStatus).
 type OAuthClientReconciler struct {
 	client.Client
 	// APIReader reads a Secret the cache cannot see (one to adopt, or one
@@ -37,9 +36,6 @@ type OAuthClientReconciler struct {
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
 	Endpoints credentials.Endpoints
-	// Issuer obtains the tokens of spec.tokenSecrets in process; without it
-	// they report TokenServerDisabled.
-	Issuer contract.TokenIssuer
 }
 
 // +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients,verbs=get;list;watch
@@ -51,19 +47,15 @@ type OAuthClientReconciler struct {
 func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var c v1alpha1.OAuthClient
 	if err := r.Get(ctx, req.NamespacedName, &c); err != nil {
-		if apierrors.IsNotFound(err) {
-			forgetClient(req.NamespacedName)
-		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !c.DeletionTimestamp.IsZero() {
 		// The Secrets carry owner references: garbage collection removes them.
-		forgetClient(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	before := c.DeepCopy()
 	res, err := r.reconcile(ctx, &c)
-	if perr := patchStatus(ctx, r.Client, before, &c); perr != nil && err == nil {
+	if perr := patchSharedStatus(ctx, r.Client, before, &c); perr != nil && err == nil {
 		err = perr
 	}
 	return conflictRequeue(res, err)
@@ -98,11 +90,7 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, c *v1alpha1.OAuth
 	c.Status.SecretName = c.EffectiveSecretName()
 	c.Status.ObservedGeneration = c.Generation
 	setReady(&c.Status.Conditions, c.Generation, true, reasonReady, "credentials are in Secret "+c.Status.SecretName)
-	tokensDue, err := r.reconcileTokenSecrets(ctx, c)
-	if tokensDue > 0 && (requeue == 0 || tokensDue < requeue) {
-		requeue = tokensDue
-	}
-	return ctrl.Result{RequeueAfter: requeue}, err
+	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
 // clientIDHolder returns "namespace/name" of an older OAuthClient that wants
@@ -251,7 +239,6 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.OAuthClient{}).
 		Owns(&corev1.Secret{}).
 		Watches(&v1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.sameClientID)).
-		Watches(&v1alpha1.OAuthUser{}, handler.EnqueueRequestsFromMapFunc(r.clientsWithTokensOf)).
 		Named("oauthclient").
 		Complete(r)
 }
@@ -271,26 +258,6 @@ func (r *OAuthClientReconciler) sameClientID(ctx context.Context, o client.Objec
 		for _, other := range list.Items {
 			if other.UID != c.UID {
 				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&other)})
-			}
-		}
-	}
-	return reqs
-}
-
-// clientsWithTokensOf maps a user to the clients of its namespace that keep a
-// token Secret for it, so that disabling or deleting the user clears them.
-func (r *OAuthClientReconciler) clientsWithTokensOf(ctx context.Context, o client.Object) []reconcile.Request {
-	u := o.(*v1alpha1.OAuthUser)
-	var list v1alpha1.OAuthClientList
-	if err := r.List(ctx, &list, client.InNamespace(u.Namespace)); err != nil {
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, c := range list.Items {
-		for _, ts := range c.Spec.TokenSecrets {
-			if ts.User != "" && (ts.User == u.EffectiveUsername() || ts.User == u.Status.Username) {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
-				break
 			}
 		}
 	}

@@ -18,7 +18,18 @@ const (
 	eventPreviousExpired   = "PreviousSecretRemoved"
 	eventRegenerated       = "CredentialsRegenerated"
 	eventRepaired          = "SecretUpdated"
-	eventConflict          = "Conflict"
 	eventPasswordSourceSet = "PasswordSourceLabeled"
 	eventSessionsRevoked   = "SessionsRevoked"
+)
+
+// Reasons of token Secrets (status.tokenSecrets[].reason, the TokensReady
+// condition) and their Events.
+const (
+	reasonTokensIssued     = "Ready"
+	reasonTokensRefused    = "TokensRefused"
+	reasonTokenSecretClash = "SecretConflict"
+	reasonIssuerMissing    = "TokenServerDisabled"
+	reasonTokensFailed     = "RefreshFailed"
+	eventFamilyRestarted   = "RefreshTokenReestablished"
+	eventTokensCleared     = "TokensCleared"
 )

@@ -61,6 +61,33 @@ func patchStatus(ctx context.Context, c client.Client, before, obj client.Object
 	return nil
 }
 
+// patchSharedStatus is patchStatus for an OAuthClient, whose status two
+// reconcilers write: OAuthClientReconciler (client_id, credential Secret,
+// rotation times, Ready) and TokenSecretReconciler (tokenSecrets,
+// TokensReady). Each diffs against the DeepCopy it took before changing
+// anything, so the patch carries only the fields it changed and never writes
+// the other's scalar fields. Lists are another matter: a JSON merge patch
+// replaces a list whole (RFC 7386 §2), and both write entries of
+// status.conditions, so a patch computed from a stale read would put back the
+// other reconciler's old condition. The patch therefore carries the
+// resourceVersion it was computed from: when the object changed since the
+// read, the API server refuses it with a conflict, and conflictRequeue retries
+// on a fresh read.
+func patchSharedStatus(ctx context.Context, c client.Client, before, obj client.Object) error {
+	data, err := client.MergeFrom(before).Data(obj)
+	if err != nil {
+		return fmt.Errorf("compute status patch: %w", err)
+	}
+	if string(data) == "{}" {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	if err := c.Status().Patch(ctx, obj, patch); err != nil {
+		return fmt.Errorf("patch status of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	return nil
+}
+
 // conflictRequeue turns an optimistic-lock conflict into a quiet, prompt retry:
 // conflicts are normal when the cache is a step behind, not errors to log.
 func conflictRequeue(res ctrlResult, err error) (ctrlResult, error) {

@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"sync/atomic"
 	"time"
@@ -23,9 +24,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/controllers"
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 	"github.com/tokenwarden/tokenwarden/internal/testenv"
@@ -116,7 +117,7 @@ func run(secrets, perClient int, ttl, duration time.Duration) error {
 	samples := 0
 	for time.Since(watchStart) < duration {
 		time.Sleep(time.Second)
-		d, ok := controllers.MinTokenRemaining(time.Now())
+		d, ok := minTokenRemaining()
 		if !ok {
 			continue
 		}
@@ -166,4 +167,25 @@ func lowestStoredRemaining(ctx context.Context, c client.Client, ns string) (tim
 		}
 	}
 	return lowest, nil
+}
+
+// minTokenRemaining reads the controller's view, the gauge
+// tokenwarden_workload_token_min_remaining_seconds, from the metrics registry
+// the manager exports.
+func minTokenRemaining() (time.Duration, bool) {
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		return 0, false
+	}
+	for _, f := range families {
+		if f.GetName() != "tokenwarden_workload_token_min_remaining_seconds" || len(f.GetMetric()) == 0 {
+			continue
+		}
+		v := f.GetMetric()[0].GetGauge().GetValue()
+		if math.IsNaN(v) {
+			return 0, false
+		}
+		return time.Duration(v * float64(time.Second)), true
+	}
+	return 0, false
 }

@@ -179,9 +179,14 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	}
 	if err := (&controllers.OAuthClientReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: recorder, Clock: o.Clock, Endpoints: endpoints,
-		Issuer: srv,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("oauthclient controller: %w", err)
+	}
+	if err := (&controllers.TokenSecretReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: recorder, Clock: o.Clock, Endpoints: endpoints,
+		Issuer: srv,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("token secret controller: %w", err)
 	}
 	if err := (&controllers.OAuthUserReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: recorder, Endpoints: endpoints,
