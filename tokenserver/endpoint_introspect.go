@@ -8,16 +8,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokenwarden/tokenwarden/internal/jwt"
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/tokens"
 )
 
 // accessToken is a verified access token that is still good: signature,
 // issuer, expiry, not revoked, and its client and user still exist and may
 // have tokens.
 type accessToken struct {
-	claims *jwt.Claims
+	claims *tokens.Claims
 	client *store.Client
 	user   *store.User
 }
@@ -29,7 +29,7 @@ func (s *Server) checkAccessToken(ctx context.Context, tok string) (*accessToken
 	if set == nil || tok == "" || len(tok) > 8192 {
 		return nil, store.ErrNotFound
 	}
-	claims, err := jwt.Verify(tok, set, jwt.VerifyOptions{Issuer: s.opts.Issuer, Type: jwt.TypeAccessToken, Now: s.opts.Clock.Now})
+	claims, err := tokens.Verify(tok, set, tokens.VerifyOptions{Issuer: s.opts.Issuer, Type: tokens.TypeAccessToken, Now: s.opts.Clock.Now})
 	if err != nil {
 		return nil, store.ErrNotFound
 	}

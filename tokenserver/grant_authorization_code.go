@@ -6,9 +6,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tokenwarden/tokenwarden/internal/jwt"
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/tokens"
 )
 
 // authorizationCodeGrant is RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5, §4.6).
@@ -24,7 +24,7 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 	if err != nil {
 		return nil, err
 	}
-	jti := jwt.NewJTI()
+	jti := tokens.NewJTI()
 	accessExpires := req.now.Add(durationOr(c.Spec.AccessTokenTTL, time.Hour))
 	var user *store.User
 	// Every refusal is decided before the code is marked used.

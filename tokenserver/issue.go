@@ -10,10 +10,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/internal/jwt"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/tokens"
 )
 
 // issueOptions carry what a grant knows beyond the request.
@@ -52,7 +52,7 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *store.User,
 			extra["auth_time"] = o.authTime.Unix()
 		}
 	}
-	access, err := jwt.MintAccessToken(set, s.opts.AccessTokenAlg, jwt.AccessClaims{
+	access, err := tokens.MintAccessToken(set, s.opts.AccessTokenAlg, tokens.AccessClaims{
 		Issuer: s.opts.Issuer, Subject: subject, Audience: req.audience, ClientID: c.Status.ClientID,
 		Scope: strings.Join(req.scopes, " "), JTI: o.jti, IssuedAt: req.now, TTL: ttl, Extra: extra,
 	})
@@ -85,7 +85,7 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *store.User,
 // granted scopes allow (OpenID Connect Core §5.4).
 func (s *Server) mintIDToken(set *keys.Set, req *tokenRequest, user *store.User, access string, o issueOptions) (string, error) {
 	c := req.client.Object
-	tok, err := jwt.MintIDToken(set, s.opts.IDTokenAlg, jwt.IDClaims{
+	tok, err := tokens.MintIDToken(set, s.opts.IDTokenAlg, tokens.IDClaims{
 		Issuer: s.opts.Issuer, Subject: string(user.Object.UID), Audience: c.Status.ClientID,
 		IssuedAt: req.now, TTL: durationOr(c.Spec.IDTokenTTL, time.Hour),
 		AuthTime: o.authTime, Nonce: o.nonce, AccessToken: access,

@@ -8,8 +8,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/tokenwarden/tokenwarden/internal/jwt"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/tokens"
 )
 
 // cachingVerifier is a strict relying party: it fetches the JWKS, keeps it
@@ -111,7 +111,7 @@ func TestCachedJWKSNeverMeetsUnknownKid(t *testing.T) {
 			}
 		}
 		for _, alg := range s.Algorithms {
-			tok, err := jwt.MintAccessToken(set, alg, jwt.AccessClaims{
+			tok, err := tokens.MintAccessToken(set, alg, tokens.AccessClaims{
 				Issuer: "https://issuer.test", Subject: "svc", Audience: []string{"api"},
 				ClientID: "ns.svc", IssuedAt: now, TTL: ttl,
 			})
@@ -138,8 +138,8 @@ func TestCachedJWKSNeverMeetsUnknownKid(t *testing.T) {
 				if !v.fetched {
 					continue
 				}
-				_, err := jwt.Verify(tk.token, v, jwt.VerifyOptions{
-					Issuer: "https://issuer.test", Audience: "api", Type: jwt.TypeAccessToken,
+				_, err := tokens.Verify(tk.token, v, tokens.VerifyOptions{
+					Issuer: "https://issuer.test", Audience: "api", Type: tokens.TypeAccessToken,
 					Now: func() time.Time { return now },
 				})
 				if err != nil {

@@ -1,4 +1,4 @@
-package jwt
+package tokens
 
 import (
 	"crypto/ecdsa"
