@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -116,39 +117,12 @@ func TestTokenSecretSourceAcrossMountSwap(t *testing.T) {
 	}
 	second := tokenSecret(t, ns, string(first.Data["access_token"]))
 
-	var stop atomic.Bool
-	var seen sync.Map
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for range 4 {
-		wg.Go(func() {
-			for !stop.Load() {
-				tok, err := src.Token()
-				if err == nil {
-					_, err = v.Verify(ctx, tok.AccessToken)
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-				seen.Store(tok.AccessToken, true)
-			}
-		})
-	}
-	time.Sleep(50 * time.Millisecond)
-	mountSecret(t, dir, second)
-	time.Sleep(50 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	seen := whileReading(t, src, v, func() { mountSecret(t, dir, second) })
 	tok, err := src.Token()
 	if err != nil || tok.AccessToken != string(second.Data["access_token"]) {
 		t.Fatalf("after the swap: %v, %v", tok, err)
 	}
-	if _, ok := seen.Load(string(first.Data["access_token"])); !ok {
+	if !seen[string(first.Data["access_token"])] {
 		t.Error("the first token was never served")
 	}
 
@@ -157,6 +131,44 @@ func TestTokenSecretSourceAcrossMountSwap(t *testing.T) {
 	if _, err := src.Token(); !errors.Is(err, workload.ErrMissing) {
 		t.Fatalf("err = %v, want ErrMissing", err)
 	}
+}
+
+// whileReading runs swap while four goroutines take tokens from src and
+// verify them; any failure fails the test. It returns the tokens served.
+func whileReading(t *testing.T, src oauth2.TokenSource, v *verifier.Verifier, swap func()) map[string]bool {
+	t.Helper()
+	var stop atomic.Bool
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			for !stop.Load() {
+				tok, err := src.Token()
+				if err == nil {
+					_, err = v.Verify(context.Background(), tok.AccessToken)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				seen[tok.AccessToken] = true
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	swap()
+	time.Sleep(50 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return seen
 }
 
 // tokenSecret waits until the token Secret holds an access token other than
