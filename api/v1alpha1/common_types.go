@@ -1,12 +1,15 @@
 package v1alpha1
 
-// Condition types and reasons shared by OAuthClient and OAuthUser.
+// Condition types of OAuthClient, OAuthUser and OAuthResource.
 const (
 	// ConditionReady is True when the object's credentials are usable.
 	ConditionReady = "Ready"
 	// ConditionTokensReady is True when every spec.tokenSecrets entry of an
 	// OAuthClient holds a valid token.
 	ConditionTokensReady = "TokensReady"
+	// ConditionAudiencesGranted is True when every spec.audiences entry of
+	// an OAuthClient is granted by the OAuthResource holding it.
+	ConditionAudiencesGranted = "AudiencesGranted"
 )
 
 // SecretTemplate holds metadata copied onto a generated credential Secret, for

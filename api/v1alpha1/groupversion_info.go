@@ -1,4 +1,5 @@
-// Package v1alpha1 contains the Tokenwarden API: OAuthClient and OAuthUser.
+// Package v1alpha1 contains the Tokenwarden API: OAuthClient, OAuthUser and
+// OAuthResource.
 // +kubebuilder:object:generate=true
 // +groupName=oauth.tokenwarden.dev
 package v1alpha1

@@ -83,8 +83,10 @@ type OAuthClientSpec struct {
 	// +optional
 	Scopes []string `json:"scopes,omitempty"`
 
-	// Audiences the client may request tokens for (the aud claim). When empty,
-	// tokens are issued for the client itself.
+	// Audiences the client asks to request tokens for (the aud claim). Each
+	// is usable only once the OAuthResource holding it grants this client
+	// (see status.audiences). When empty, tokens are issued for the client
+	// itself.
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=512
@@ -256,8 +258,14 @@ type OAuthClientStatus struct {
 	// +listMapKey=name
 	// +optional
 	TokenSecrets []TokenSecretStatus `json:"tokenSecrets,omitempty"`
-	// Conditions: Ready, with a reason and message when it is not; with
-	// spec.tokenSecrets, TokensReady too.
+	// Audiences is whether each spec.audiences entry is granted by the
+	// OAuthResource holding it. A refused audience never reaches a token.
+	// +listType=map
+	// +listMapKey=audience
+	// +optional
+	Audiences []AudienceStatus `json:"audiences,omitempty"`
+	// Conditions: Ready, with a reason and message when it is not;
+	// AudiencesGranted; with spec.tokenSecrets, TokensReady too.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

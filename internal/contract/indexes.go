@@ -39,6 +39,15 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 			}
 			return nil
 		}},
+		{&v1alpha1.OAuthResource{}, IndexResourceAudience, func(o client.Object) []string {
+			return nonEmpty(o.(*v1alpha1.OAuthResource).Status.Audience)
+		}},
+		{&v1alpha1.OAuthResource{}, IndexWantedAudience, func(o client.Object) []string {
+			return nonEmpty(o.(*v1alpha1.OAuthResource).Spec.Audience)
+		}},
+		{&v1alpha1.OAuthClient{}, IndexClientAudience, func(o client.Object) []string {
+			return o.(*v1alpha1.OAuthClient).Spec.Audiences
+		}},
 	}
 	for _, i := range indexes {
 		if err := indexer.IndexField(ctx, i.obj, i.field, i.fn); err != nil {

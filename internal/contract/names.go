@@ -19,6 +19,16 @@ const (
 	// IndexPasswordSecret maps an OAuthUser to the Secret it reads its
 	// password from, so a change there reaches the user.
 	IndexPasswordSecret = "spec.password.secretRef.name"
+	// IndexResourceAudience maps an OAuthResource to the audience it holds
+	// (status), set only once the audience is known not to clash.
+	IndexResourceAudience = "status.audience"
+	// IndexWantedAudience maps an OAuthResource to the audience its spec
+	// asks for.
+	IndexWantedAudience = "spec.audience"
+	// IndexClientAudience maps an OAuthClient to each audience of its
+	// spec.audiences, so a change to a resource reaches the clients asking
+	// for its audience.
+	IndexClientAudience = "spec.audiences"
 )
 
 // Keys of credential and token Secrets. They are snake_case so that a pod
