@@ -47,6 +47,7 @@ type TokenSecretReconciler struct {
 	// runs; default the controller-runtime registry.
 	Metrics prometheus.Registerer
 
+	// expiries feeds the expiry gauge; SetupWithManager creates it.
 	expiries *tokenExpiries
 }
 

@@ -29,6 +29,7 @@ type heldTokens struct {
 	specDigest          string
 }
 
+// readHeld reads what s holds; a nil Secret holds nothing.
 func readHeld(s *corev1.Secret) heldTokens {
 	if s == nil {
 		return heldTokens{}
