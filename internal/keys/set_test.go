@@ -1,9 +1,11 @@
 package keys
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"reflect"
 	"testing"
 )
@@ -96,6 +98,12 @@ func TestNewSetPrecomputesRSAKeyCopy(t *testing.T) {
 	key := sg.Key.(*rsa.PrivateKey)
 	if key == stored || !key.Equal(stored) {
 		t.Fatal("signing key is not a copy of the stored key")
+	}
+	// The session MAC key is derived from these bytes: they must not change.
+	a, errA := x509.MarshalPKCS8PrivateKey(key)
+	b, errB := x509.MarshalPKCS8PrivateKey(&before)
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Errorf("PKCS #8 encoding of the signing key differs from the stored key's (%v, %v)", errA, errB)
 	}
 	digest := sha256.Sum256([]byte("payload"))
 	allocs := testing.AllocsPerRun(2, func() {
