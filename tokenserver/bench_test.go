@@ -18,10 +18,11 @@ import (
 )
 
 // Benchmarks speak HTTP over loopback with keep-alive connections, several
-// requests in flight (RunParallel with 4 goroutines per CPU). The client runs
-// in the same process, so cpu-µs/op (process CPU time per request) counts the
-// client's work too: it is an upper bound of the server's cost. The API
-// server and etcd run in their own processes and are not counted.
+// requests in flight (RunParallel with 4 goroutines per CPU), to the suite's
+// server over the in-memory stores. The client runs in the same process, so
+// cpu-µs/op (process CPU time per request) counts the client's work too: it
+// is an upper bound of the server's cost. Refresh rotation through the API
+// server is benchmarked in test/integration.
 //
 //	make bench   # or: go test -run '^$' -bench . -benchtime 5s ./tokenserver/
 
@@ -158,12 +159,12 @@ func BenchmarkPassword(b *testing.B) {
 }
 
 // BenchmarkRefreshToken rotates refresh tokens: every request is a
-// compare-and-swap write of the family record to the API server.
+// compare-and-swap update of the family record, here in memory (the cost of
+// the protocol path; test/integration has it through the API server).
 //
 // "spread" is the usual load: many families, each used now and then (each
-// goroutine rotates 25 families in turn, so the cache has seen the last
-// rotation). "chain" rotates one family per goroutine back to back, so the
-// cache always lags and every request also pays a live read.
+// goroutine rotates 25 families in turn). "chain" rotates one family per
+// goroutine back to back.
 func BenchmarkRefreshToken(b *testing.B) {
 	f := newFixture(b)
 	id, secret := f.client("cli", v1alpha1.OAuthClientSpec{

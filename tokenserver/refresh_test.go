@@ -5,8 +5,10 @@ package tokenserver_test
 // scope narrowing, client binding, two replicas racing on one token, the
 // sign-in throttle, and what disabling or deleting a user or a client does to
 // sessions that already exist. Everything goes over HTTP to a token server
-// wired to envtest; time-based behaviour uses extra server instances with a
-// fake clock (startServer).
+// over the in-memory stores; time-based behaviour uses extra server instances
+// with a fake clock (startServer). The stored form of a family, owner
+// references, cache lag, replicas racing through the API server and what the
+// controllers do to sessions are tested in test/integration.
 
 import (
 	"bytes"
@@ -15,6 +17,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,17 +28,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/internal/contract"
-	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
@@ -144,40 +141,19 @@ func rfTokenParts(t testing.TB, rt string) (family, secret string) {
 	return family, secret
 }
 
-func rfFamilyKey(t testing.TB, ns, rt string) client.ObjectKey {
+// rfFamily reads the family record of rt from the in-memory store.
+func rfFamily(t testing.TB, ns, rt string) (*store.Family, error) {
 	t.Helper()
 	fam, _ := rfTokenParts(t, rt)
-	return client.ObjectKey{Namespace: ns, Name: kubestore.FamilySecretPrefix + fam}
+	return h.Mem.Families.Get(context.Background(), ns, fam)
 }
 
-// rfFamilySecret reads the family Secret of rt from the API server.
-func rfFamilySecret(t testing.TB, ns, rt string) (*corev1.Secret, error) {
+// rfFamilyGone fails unless the family of rt was removed.
+func rfFamilyGone(t testing.TB, ns, rt, what string) {
 	t.Helper()
-	var s corev1.Secret
-	err := env.Client.Get(context.Background(), rfFamilyKey(t, ns, rt), &s)
-	return &s, err
-}
-
-// rfSyncCache waits until the manager's cache holds the family Secret of rt
-// as the API server does (same resourceVersion, or gone from both), so that
-// reads answered from the cache (introspection) see the latest rotation.
-func rfSyncCache(t testing.TB, ns, rt string) {
-	t.Helper()
-	key := rfFamilyKey(t, ns, rt)
-	eventually(t, func() error {
-		var live, cached corev1.Secret
-		lerr := mgr.GetAPIReader().Get(context.Background(), key, &live)
-		cerr := mgr.GetClient().Get(context.Background(), key, &cached)
-		switch {
-		case apierrors.IsNotFound(lerr) && apierrors.IsNotFound(cerr):
-			return nil
-		case lerr != nil || cerr != nil:
-			return fmt.Errorf("live %v, cached %v", lerr, cerr)
-		case live.ResourceVersion != cached.ResourceVersion:
-			return fmt.Errorf("cache at %s, API server at %s", cached.ResourceVersion, live.ResourceVersion)
-		}
-		return nil
-	}).Should(gomega.Succeed())
+	if _, err := rfFamily(t, ns, rt); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("%s: the family record is still there (%v)", what, err)
+	}
 }
 
 // rfFakeServer starts a token server with a fake clock.
@@ -186,21 +162,6 @@ func rfFakeServer(t testing.TB, o tokenserver.Options) (string, *clocktesting.Fa
 	fc := clocktesting.NewFakeClock(time.Now())
 	o.Clock = fc
 	return startServer(t, o), fc
-}
-
-// rfWaitCached waits until the manager's cache (what the token server reads)
-// satisfies ok for obj's key; ok gets nil when the object is gone.
-func rfWaitCached[T client.Object](t testing.TB, obj T, newObj func() T, ok func(T) bool) {
-	t.Helper()
-	eventually(t, func() bool {
-		o := newObj()
-		err := mgr.GetClient().Get(context.Background(), client.ObjectKeyFromObject(obj), o)
-		if apierrors.IsNotFound(err) {
-			var zero T
-			return ok(zero)
-		}
-		return err == nil && ok(o)
-	}).Should(gomega.BeTrue())
 }
 
 func rfScopeClaim(t *testing.T, r response) string {
@@ -243,37 +204,27 @@ func TestRefreshRotation(t *testing.T) {
 		issued, accessTokens, cur = append(issued, next), append(accessTokens, at), next
 	}
 
-	// One family, in the client's namespace, labelled, holding no plaintext.
-	var list corev1.SecretList
-	if err := env.Client.List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily}); err != nil {
+	// One family, holding no plaintext. (Its Secret, labels and owner are
+	// test/integration's TestRefreshRotation.)
+	fam, _ := rfTokenParts(t, cur)
+	for _, tok := range issued {
+		if id, _ := rfTokenParts(t, tok); id != fam {
+			t.Fatalf("rotation left the family: %s then %s", id, fam)
+		}
+	}
+	rec, err := rfFamily(t, f.ns, cur)
+	if err != nil {
+		t.Fatalf("family record: %v", err)
+	}
+	all, err := json.Marshal(rec)
+	if err != nil {
 		t.Fatal(err)
-	}
-	if len(list.Items) != 1 {
-		t.Fatalf("%d refresh-family Secrets in the client namespace, want 1 (rotation stays in one family)", len(list.Items))
-	}
-	s := list.Items[0]
-	if want := rfFamilyKey(t, f.ns, cur).Name; s.Name != want {
-		t.Fatalf("family Secret %s, want %s", s.Name, want)
-	}
-	if s.Labels[contract.LabelFamilyClient] != "app" {
-		t.Fatalf("family labels %v: want %s=app", s.Labels, contract.LabelFamilyClient)
-	}
-	var all []byte
-	for k, v := range s.Data {
-		all = append(all, k...)
-		all = append(all, v...)
-	}
-	for k, v := range s.StringData {
-		all = append(all, k+v...)
-	}
-	for k, v := range s.Annotations {
-		all = append(all, k+v...)
 	}
 	for _, tok := range issued {
 		_, sec := rfTokenParts(t, tok)
 		for _, plain := range []string{tok, sec, base64.StdEncoding.EncodeToString([]byte(sec)), base64.RawURLEncoding.EncodeToString([]byte(sec))} {
 			if bytes.Contains(all, []byte(plain)) {
-				t.Fatalf("the family Secret holds a refresh token in plaintext: %q", s.Data)
+				t.Fatalf("the family record holds a refresh token in plaintext: %s", all)
 			}
 		}
 	}
@@ -281,7 +232,7 @@ func TestRefreshRotation(t *testing.T) {
 	_, sec := rfTokenParts(t, cur)
 	d1, d2 := sha256.Sum256([]byte(sec)), sha256.Sum256([]byte(cur))
 	if !bytes.Contains(all, []byte(hex.EncodeToString(d1[:]))) && !bytes.Contains(all, []byte(hex.EncodeToString(d2[:]))) {
-		t.Fatalf("the family Secret holds no SHA-256 digest of the current token: %s", s.Data[kubestore.FamilyDataKey])
+		t.Fatalf("the family record holds no SHA-256 digest of the current token: %s", all)
 	}
 }
 
@@ -294,14 +245,10 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 	base, fc := rfFakeServer(t, tokenserver.Options{RefreshGrace: 2 * time.Second})
 
 	// (Using a token in the instant after the revocation, before the cache
-	// saw it, is TestRefreshRightAfterRevocation.)
+	// saw it, is test/integration's TestRefreshRightAfterRevocation.)
 	revoked := func(t *testing.T, tokens ...string) {
 		t.Helper()
-		eventually(t, func() bool {
-			_, err := rfFamilySecret(t, f.ns, tokens[0])
-			return apierrors.IsNotFound(err)
-		}).Should(gomega.BeTrue(), "family Secret removed")
-		rfSyncCache(t, f.ns, tokens[0])
+		rfFamilyGone(t, f.ns, tokens[0], "family of a replayed token")
 		for _, tok := range tokens {
 			rfErr(t, rfRefresh(t, base, id, secret, tok), 400, "invalid_grant", "a token of the revoked family")
 		}
@@ -363,14 +310,13 @@ func TestRefreshGraceWindow(t *testing.T) {
 	if retry.body["scope"] != "orders.read" {
 		t.Fatalf("retry: %s", retry.raw)
 	}
-	if _, err := rfFamilySecret(t, f.ns, r1); err != nil {
+	if _, err := rfFamily(t, f.ns, r1); err != nil {
 		t.Fatalf("the retry revoked the family: %v", err)
 	}
 
 	// Exactly one of the successors is valid (the server documents that the
 	// retry replaces the successor, so it is R2b; R2, whose answer the client
 	// is assumed to have lost, no longer works).
-	rfSyncCache(t, f.ns, r1)
 	active := map[string]bool{}
 	for _, tok := range []string{r2, r2b} {
 		active[tok] = rfIntrospect(t, base, id, secret, tok)["active"] == true
@@ -408,7 +354,6 @@ func TestRefreshIdleExpiry(t *testing.T) {
 		rt := rfOK(t, rfPassword(t, base, id, secret, "alice", pw, ""), "password grant")
 		fc.Step(61 * time.Second)
 		rfErr(t, rfRefresh(t, base, id, secret, rt), 400, "invalid_grant", "refresh after 61s idle")
-		rfSyncCache(t, f.ns, rt)
 		if a := rfIntrospect(t, base, id, secret, rt)["active"]; a != false {
 			t.Fatalf("idle-expired token introspects active=%v", a)
 		}
@@ -507,7 +452,7 @@ func TestRefreshRejectedScopeKeepsToken(t *testing.T) {
 	fc.Step(3 * time.Second)
 	r := rfRefresh(t, base, id, secret, rt)
 	rfOK(t, r, "the token after a refused request")
-	if _, err := rfFamilySecret(t, f.ns, rt); err != nil {
+	if _, err := rfFamily(t, f.ns, rt); err != nil {
 		t.Fatalf("family gone after a refused request: %v", err)
 	}
 }
@@ -520,17 +465,9 @@ func TestRefreshAfterClientLosesScope(t *testing.T) {
 	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
 	rt := rfOK(t, rfPassword(t, issuer, id, secret, "alice", pw, "orders.read orders.write"), "password grant")
 
-	var c v1alpha1.OAuthClient
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "app"}, &c); err != nil {
+	if _, err := h.ChangeClient(f.ns, "app", func(c *v1alpha1.OAuthClient) { c.Spec.Scopes = []string{"orders.read"} }); err != nil {
 		t.Fatal(err)
 	}
-	c.Spec.Scopes = []string{"orders.read"}
-	if err := env.Client.Update(context.Background(), &c); err != nil {
-		t.Fatal(err)
-	}
-	rfWaitCached(t, &c, func() *v1alpha1.OAuthClient { return &v1alpha1.OAuthClient{} }, func(o *v1alpha1.OAuthClient) bool {
-		return o != nil && len(o.Spec.Scopes) == 1
-	})
 	r := rfRefresh(t, issuer, id, secret, rt)
 	if r.status == http.StatusOK {
 		if sc := strings.Fields(rfScopeClaim(t, r)); slices.Contains(sc, "orders.write") || strings.Contains(fmt.Sprint(r.body["scope"]), "orders.write") {
@@ -633,10 +570,11 @@ func rfCount(t *testing.T, outs []rfOutcome) rfTally {
 	return c
 }
 
-// Two replicas over the same API server receive the same refresh token at
-// once, outside any grace window: exactly one request gets a successor, the
-// others are replays and revoke the family, so no successor stays valid.
-// (Server errors among the losers are TestRefreshConcurrentUseNeverServerError.)
+// Two replicas over the same stores receive the same refresh token at once,
+// outside any grace window: exactly one request gets a successor, the others
+// are replays and revoke the family, so no successor stays valid. (Server
+// errors among the losers are TestRefreshConcurrentUseNeverServerError; the
+// same race through the API server is test/integration's.)
 func TestRefreshRaceTwoReplicas(t *testing.T) {
 	f := newFixture(t)
 	id, secret := f.client("app", rfSpec("orders.read"))
@@ -656,10 +594,7 @@ func TestRefreshRaceTwoReplicas(t *testing.T) {
 		}
 		// The losers were replays of a superseded token: the family is
 		// revoked, the winner's successor included.
-		eventually(t, func() bool {
-			_, err := rfFamilySecret(t, f.ns, rt)
-			return apierrors.IsNotFound(err)
-		}).Should(gomega.BeTrue(), "round %d: family revoked", round)
+		rfFamilyGone(t, f.ns, rt, fmt.Sprintf("round %d: family revoked", round))
 		for _, s := range servers {
 			rfErr(t, rfRefresh(t, s, id, secret, c.successors[0]), 400, "invalid_grant", fmt.Sprintf("round %d: successor after the replays", round))
 		}
@@ -684,7 +619,6 @@ func TestRefreshRaceTwoReplicasWithGrace(t *testing.T) {
 		if len(c.successors) == 0 {
 			t.Fatalf("round %d: no request got a successor", round)
 		}
-		rfSyncCache(t, f.ns, rt)
 		var active []string
 		for _, s := range c.successors {
 			if rfIntrospect(t, servers[round%2], id, secret, s)["active"] == true {
@@ -833,31 +767,19 @@ func TestSessionThrottlePerSource(t *testing.T) {
 
 // ---- users and clients going away ----
 
+// rfSetDisabled disables or enables u in the directory, as the controller
+// reflects it in the status (without deleting its families, which the
+// controller also does: test/integration's session tests cover that).
 func rfSetDisabled(t *testing.T, u *v1alpha1.OAuthUser, disabled bool) {
 	t.Helper()
-	eventually(t, func() error {
-		var cur v1alpha1.OAuthUser
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(u), &cur); err != nil {
-			return err
-		}
-		cur.Spec.Disabled = disabled
-		return env.Client.Update(context.Background(), &cur)
-	}).Should(gomega.Succeed())
-	// The controller reflects it in the status, and the token server's
-	// cache sees it.
-	eventually(t, func() bool {
-		var cur v1alpha1.OAuthUser
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(u), &cur); err != nil {
-			return false
-		}
-		return cur.Status.Disabled == disabled && meta.IsStatusConditionTrue(cur.Status.Conditions, v1alpha1.ConditionReady) == !disabled
-	}).Should(gomega.BeTrue(), "user status disabled=%v", disabled)
-	rfWaitCached(t, u, func() *v1alpha1.OAuthUser { return &v1alpha1.OAuthUser{} }, func(o *v1alpha1.OAuthUser) bool {
-		return o != nil && o.Spec.Disabled == disabled && o.Status.Disabled == disabled
-	})
+	if _, err := h.SetUserDisabled(u, disabled); err != nil {
+		t.Fatal(err)
+	}
 }
 
-// A disabled user cannot sign in, and its existing tokens stop working.
+// A disabled user cannot sign in, and its existing tokens stop working: the
+// token server refuses them itself, whether or not the controller has deleted
+// the user's families yet.
 func TestSessionDisabledUser(t *testing.T) {
 	f := newFixture(t)
 	id, secret := f.client("app", rfSpec("orders.read"))
@@ -875,49 +797,24 @@ func TestSessionDisabledUser(t *testing.T) {
 	}
 	rfErr(t, rfPassword(t, issuer, id, secret, "alice", pw, ""), 400, "invalid_grant", "password grant of a disabled user")
 	rfErr(t, rfRefresh(t, issuer, id, secret, rt), 400, "invalid_grant", "refresh of a disabled user")
-}
-
-// The spec: refresh families "die when the user is disabled". Enabling the
-// user again must not bring its old sessions back.
-func TestSessionReenabledUserKeepsOldSessionsDead(t *testing.T) {
-	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read"))
-	u, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
-	rt := rfOK(t, rfPassword(t, issuer, id, secret, "alice", pw, ""), "password grant")
-	rfSetDisabled(t, u, true)
 	rfSetDisabled(t, u, false)
-	rfErr(t, rfRefresh(t, issuer, id, secret, rt), 400, "invalid_grant", "refresh token issued before the user was disabled")
 	rfOK(t, rfPassword(t, issuer, id, secret, "alice", pw, ""), "a new sign-in after re-enabling")
 }
 
 // A deleted user's refresh tokens stop working, also when a user of the same
-// name is created again; the family Secret is owned by the user so cluster
-// garbage collection removes it.
+// name is created again. (The family's owner reference, through which
+// cluster garbage collection removes it, is test/integration's.)
 func TestSessionDeletedUser(t *testing.T) {
 	f := newFixture(t)
 	id, secret := f.client("app", rfSpec("orders.read"))
 	u, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
 	r1 := rfOK(t, rfPassword(t, issuer, id, secret, "alice", pw, ""), "password grant 1")
 	r2 := rfOK(t, rfPassword(t, issuer, id, secret, "alice", pw, ""), "password grant 2")
-
-	fam, err := rfFamilySecret(t, f.ns, r1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, o := range fam.OwnerReferences {
-		if o.Kind == "OAuthUser" && o.UID == u.UID && o.Name == u.Name && o.APIVersion == v1alpha1.GroupVersion.String() {
-			found = true
-		}
-	}
-	if !found {
-		t.Fatalf("family Secret owner references %+v do not name the user %s (%s)", fam.OwnerReferences, u.Name, u.UID)
+	if fam, err := rfFamily(t, f.ns, r1); err != nil || fam.UserUID != u.UID {
+		t.Fatalf("family of r1: %+v, %v; want the user %s", fam, err, u.UID)
 	}
 
-	if err := env.Client.Delete(context.Background(), u); err != nil {
-		t.Fatal(err)
-	}
-	rfWaitCached(t, u, func() *v1alpha1.OAuthUser { return &v1alpha1.OAuthUser{} }, func(o *v1alpha1.OAuthUser) bool { return o == nil })
+	h.Mem.Directory.DeleteUser(f.ns, u.Name)
 	rfErr(t, rfRefresh(t, issuer, id, secret, r1), 400, "invalid_grant", "refresh of a deleted user")
 
 	// A new user of the same name is another user: the old family stays dead.
@@ -938,36 +835,19 @@ func TestSessionClientDeleted(t *testing.T) {
 	spec.GrantTypes = append(spec.GrantTypes, v1alpha1.GrantClientCredentials)
 	id, secret := f.client("app", spec)
 	obsID, obsSecret := f.client("observer", rfSpec("orders.read"))
-	u, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
 	r := rfPassword(t, issuer, id, secret, "alice", pw, "")
 	rt := rfOK(t, r, "password grant")
 	access := r.body["access_token"].(string)
 	if a := rfIntrospect(t, issuer, obsID, obsSecret, access)["active"]; a != true {
 		t.Fatalf("before deletion the access token introspects active=%v", a)
 	}
-
-	fam, err := rfFamilySecret(t, f.ns, rt)
+	old, err := h.Mem.Directory.ClientByName(context.Background(), f.ns, "app")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var owners []string
-	for _, o := range fam.OwnerReferences {
-		owners = append(owners, o.Kind+"/"+o.Name+"/"+string(o.UID))
-	}
-	if !slices.Contains(owners, "OAuthUser/alice/"+string(u.UID)) {
-		t.Fatalf("family owner references %v: want the user", owners)
-	}
 
-	var c v1alpha1.OAuthClient
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "app"}, &c); err != nil {
-		t.Fatal(err)
-	}
-	oldUID := c.UID
-	if err := env.Client.Delete(context.Background(), &c); err != nil {
-		t.Fatal(err)
-	}
-	rfWaitCached(t, &c, func() *v1alpha1.OAuthClient { return &v1alpha1.OAuthClient{} }, func(o *v1alpha1.OAuthClient) bool { return o == nil })
-
+	h.Mem.Directory.DeleteClient(f.ns, "app")
 	rfErr(t, rfRefresh(t, issuer, id, secret, rt), 401, "invalid_client", "refresh with the deleted client's credentials")
 	rfErr(t, rfPost(t, issuer, "/oauth/token", form("grant_type", "client_credentials", "client_id", id, "client_secret", secret)), 401, "invalid_client", "client_credentials of a deleted client")
 	rfErr(t, rfPassword(t, issuer, id, secret, "alice", pw, ""), 401, "invalid_client", "password grant through a deleted client")
@@ -977,18 +857,11 @@ func TestSessionClientDeleted(t *testing.T) {
 
 	// Re-created under the same name (so the same generated client_id) with
 	// new credentials: a new client, which cannot use the old family.
-	id2, secret2 := f.client("app", v1alpha1.OAuthClientSpec{
+	id2, secret2, c2 := h.Client(f.ns, "app", v1alpha1.OAuthClientSpec{
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, SecretName: "app-v2-credentials",
 	})
-	var c2 v1alpha1.OAuthClient
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "app"}, &c2); err != nil {
-		t.Fatal(err)
-	}
-	if c2.UID == oldUID {
-		t.Fatal("the re-created client has the old UID")
-	}
-	if id2 != id {
-		t.Logf("re-created client has client_id %q (was %q)", id2, id)
+	if c2.UID == old.Object.UID || id2 != id {
+		t.Fatalf("re-created client: uid %s (was %s), client_id %q (was %q)", c2.UID, old.Object.UID, id2, id)
 	}
 	rfErr(t, rfRefresh(t, issuer, id2, secret2, rt), 400, "invalid_grant", "the re-created client presenting the old client's refresh token")
 	// The family is unusable: nothing answers for it any more.

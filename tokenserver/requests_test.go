@@ -1,7 +1,7 @@
 package tokenserver_test
 
-// Integration tests of the token server's request handling and errors, over
-// raw HTTP: request shapes, client authentication, response headers, the RFC
+// Tests of the token server's request handling and errors, over raw HTTP to
+// a server over the in-memory stores: request shapes, client authentication, response headers, the RFC
 // 6749 §5.2 error table, hostile input, introspection (RFC 7662), revocation
 // (RFC 7009) and userinfo (OpenID Connect Core §5.3, RFC 6750 errors).
 
@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -22,13 +23,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
-	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
@@ -267,29 +265,18 @@ func TestTokenPerClientURL(t *testing.T) {
 }
 
 // rqDefaultClient makes sure the suite's --default-client legacy/default-app
-// exists (another test may have created it) and returns its client_id.
+// exists (another test, or an earlier -count run, may have put it) and
+// returns its client_id.
 func rqDefaultClient(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "legacy"}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
+	if c, err := h.Mem.Directory.ClientByName(context.Background(), "legacy", "default-app"); err == nil {
+		if !c.Object.Spec.Public || !c.Object.HasGrant(v1alpha1.GrantPassword) {
+			t.Fatalf("legacy/default-app exists but is not a public password client: %+v", c.Object.Spec)
+		}
+		return c.Object.Status.ClientID
 	}
-	c := &v1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: "legacy", Name: "default-app"},
-		Spec: v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}}}
-	if err := env.Client.Create(ctx, c); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	lf := &fixture{t: t, ns: "legacy"}
-	lf.waitReady(c)
-	if !c.Spec.Public || !c.HasGrant(v1alpha1.GrantPassword) {
-		t.Fatalf("legacy/default-app exists but is not a public password client: %+v", c.Spec)
-	}
-	eventually(t, func() string {
-		var cached v1alpha1.OAuthClient
-		_ = mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(c), &cached)
-		return cached.Status.ClientID
-	}).ShouldNot(gomega.BeEmpty())
-	return c.Status.ClientID
+	id, _, _ := h.Client("legacy", "default-app", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
+	return id
 }
 
 func TestTokenDefaultClient(t *testing.T) {
@@ -297,7 +284,7 @@ func TestTokenDefaultClient(t *testing.T) {
 	defaultID := rqDefaultClient(t)
 	name := "rq-" + rqSuffix(f)
 	u, pw := (&fixture{t: t, ns: "legacy"}).user(name, v1alpha1.OAuthUserSpec{})
-	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), u) })
+	t.Cleanup(func() { h.Mem.Directory.DeleteUser(u.Namespace, u.Name) })
 	signIn := form("grant_type", "password", "username", name, "password", pw)
 
 	for _, path := range []string{"/token", "/api/v4/connect/token"} {
@@ -1014,8 +1001,9 @@ func TestRevocation(t *testing.T) {
 	})
 }
 
-// rqWaitFamilyGone waits until the manager's cache no longer holds the
-// refresh family of rt (the token server reads families from that cache).
+// rqWaitFamilyGone fails unless the refresh family of rt was removed from
+// the store. (That its Secret leaves the cluster is test/integration's
+// TestRevocation.)
 func rqWaitFamilyGone(t *testing.T, ns, rt string) {
 	t.Helper()
 	rest, _ := strings.CutPrefix(rt, "twr_")
@@ -1023,10 +1011,9 @@ func rqWaitFamilyGone(t *testing.T, ns, rt string) {
 	if !ok {
 		t.Fatalf("refresh token %q is not twr_<family>_<secret>", rt)
 	}
-	key := client.ObjectKey{Namespace: ns, Name: kubestore.FamilySecretPrefix + id}
-	eventually(t, func() bool {
-		return apierrors.IsNotFound(mgr.GetClient().Get(context.Background(), key, &corev1.Secret{}))
-	}).WithTimeout(5*time.Second).Should(gomega.BeTrue(), "family %s gone from the cache", key.Name)
+	if _, err := h.Mem.Families.Get(context.Background(), ns, id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("family %s of a revoked token is still stored (%v)", id, err)
+	}
 }
 
 // TestRevocationThenImmediateRefresh: RFC 7009 §2.2 — once the revocation

@@ -1,6 +1,7 @@
 package servertest
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -13,29 +14,41 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
 )
 
-// PutSecret records a Secret's data (a user's own password Secret).
+// PutSecret records a Secret's data: a user's own password Secret, or a
+// client's credential Secret that the client adopts (spec.secretName).
 func (h *Harness) PutSecret(namespace, name string, data map[string]string) {
 	h.secrets.Store(types.NamespacedName{Namespace: namespace, Name: name}, data)
 }
 
+// secretValue returns key of a Secret put with PutSecret.
+func (h *Harness) secretValue(namespace, name, key string) (string, bool) {
+	v, ok := h.secrets.Load(types.NamespacedName{Namespace: namespace, Name: name})
+	if !ok {
+		return "", false
+	}
+	s, ok := v.(map[string]string)[key]
+	return s, ok
+}
+
 // Client registers an OAuthClient as the controller would leave it once
-// Ready (client_id "<namespace>.<name>" unless spec.clientID names one, a
-// generated secret unless public) and returns its client_id and secret.
+// Ready (client_id "<namespace>.<name>" unless spec.clientID names one; the
+// client_secret of an adopted Secret put with PutSecret, else a generated
+// one, unless public) and returns its client_id and secret.
 func (h *Harness) Client(namespace, name string, spec v1alpha1.OAuthClientSpec) (id, secret string, obj *v1alpha1.OAuthClient) {
 	c := &v1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Generation: 1, CreationTimestamp: metav1.Now()}, Spec: spec}
 	if len(c.Spec.GrantTypes) == 0 {
 		c.Spec.GrantTypes = []v1alpha1.GrantType{v1alpha1.GrantClientCredentials}
 	}
 	c.Status.ClientID = c.EffectiveClientID()
-	c.Status.SecretName = name + "-oauth-client"
-	if spec.SecretName != "" {
-		c.Status.SecretName = spec.SecretName
-	}
-	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", ObservedGeneration: 1})
+	c.Status.SecretName = c.EffectiveSecretName()
+	setReady(&c.Status.Conditions, true, 1)
 	if !spec.Public {
-		var err error
-		if secret, err = credentials.RandomString(credentials.ClientSecretBytes); err != nil {
-			panic(err)
+		var adopted bool
+		if secret, adopted = h.secretValue(namespace, c.Status.SecretName, contract.KeyClientSecret); !adopted {
+			var err error
+			if secret, err = credentials.RandomString(credentials.ClientSecretBytes); err != nil {
+				panic(err)
+			}
 		}
 	}
 	obj = h.Mem.Directory.PutClient(c, secret, "", time.Time{})
@@ -48,6 +61,34 @@ func (h *Harness) UpdateClient(obj *v1alpha1.OAuthClient, secret, previous strin
 	return h.Mem.Directory.PutClient(obj, secret, previous, previousExpiresAt)
 }
 
+// ChangeClient applies change to the stored client namespace/name (a spec
+// edit: the generation goes up) and keeps its secrets.
+func (h *Harness) ChangeClient(namespace, name string, change func(*v1alpha1.OAuthClient)) (*v1alpha1.OAuthClient, error) {
+	c, err := h.Mem.Directory.ClientByName(context.Background(), namespace, name)
+	if err != nil {
+		return nil, fmt.Errorf("client %s/%s: %w", namespace, name, err)
+	}
+	change(c.Object)
+	c.Object.Generation++
+	setReady(&c.Object.Status.Conditions, true, c.Object.Generation)
+	return h.Mem.Directory.PutClient(c.Object, c.Secret, c.PreviousSecret, c.PreviousExpiresAt), nil
+}
+
+// RotateClientSecret gives the client namespace/name a new secret, as the
+// controller does on rotation: the old one becomes client_secret_previous,
+// accepted until previousExpiresAt. It returns the new and the old secret.
+func (h *Harness) RotateClientSecret(namespace, name string, previousExpiresAt time.Time) (secret, previous string, err error) {
+	c, err := h.Mem.Directory.ClientByName(context.Background(), namespace, name)
+	if err != nil {
+		return "", "", fmt.Errorf("client %s/%s: %w", namespace, name, err)
+	}
+	if secret, err = credentials.RandomString(credentials.ClientSecretBytes); err != nil {
+		return "", "", err
+	}
+	h.Mem.Directory.PutClient(c.Object, secret, c.Secret, previousExpiresAt)
+	return secret, c.Secret, nil
+}
+
 // User registers an OAuthUser as the controller would leave it once Ready
 // and returns it with its password when one was generated. A password
 // Secret named by spec.password.secretRef must have been put with PutSecret.
@@ -55,22 +96,22 @@ func (h *Harness) User(namespace, name string, spec v1alpha1.OAuthUserSpec) (*v1
 	u := &v1alpha1.OAuthUser{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Generation: 1, CreationTimestamp: metav1.Now(), ResourceVersion: "1"}, Spec: spec}
 	u.Status.Username = u.EffectiveUsername()
 	u.Status.PasswordSource = u.PasswordSourceKind()
-	u.Status.SecretName = name + "-oauth-user"
-	meta.SetStatusCondition(&u.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", ObservedGeneration: 1})
+	u.Status.SecretName = u.EffectiveSecretName()
+	u.Status.Disabled = spec.Disabled
+	setReady(&u.Status.Conditions, !spec.Disabled, 1)
 	var plaintext, generated string
 	switch u.Status.PasswordSource {
 	case v1alpha1.PasswordHash:
 	case v1alpha1.PasswordFromSecret:
 		ref := spec.Password.SecretRef
-		v, ok := h.secrets.Load(types.NamespacedName{Namespace: namespace, Name: ref.Name})
-		if !ok {
-			return nil, "", fmt.Errorf("password Secret %s/%s was not put", namespace, ref.Name)
-		}
 		key := ref.Key
 		if key == "" {
 			key = contract.KeyPassword
 		}
-		plaintext = v.(map[string]string)[key]
+		var ok bool
+		if plaintext, ok = h.secretValue(namespace, ref.Name, key); !ok {
+			return nil, "", fmt.Errorf("password Secret %s/%s with key %s was not put", namespace, ref.Name, key)
+		}
 	default:
 		var err error
 		if generated, err = credentials.RandomString(credentials.PasswordBytes); err != nil {
@@ -79,4 +120,29 @@ func (h *Harness) User(namespace, name string, spec v1alpha1.OAuthUserSpec) (*v1
 		plaintext = generated
 	}
 	return h.Mem.Directory.PutUser(u, plaintext, spec.Password.Hash), generated, nil
+}
+
+// SetUserDisabled sets spec.disabled of the stored user u and its status as
+// the controller does, keeping its password. Unlike the controller it does
+// not delete the user's refresh families, so a test sees the token server's
+// own refusal.
+func (h *Harness) SetUserDisabled(u *v1alpha1.OAuthUser, disabled bool) (*v1alpha1.OAuthUser, error) {
+	cur, err := h.Mem.Directory.UserByUID(context.Background(), u.Namespace, u.UID)
+	if err != nil {
+		return nil, fmt.Errorf("user %s/%s: %w", u.Namespace, u.Name, err)
+	}
+	obj := cur.Object
+	obj.Spec.Disabled, obj.Status.Disabled = disabled, disabled
+	obj.Generation++
+	setReady(&obj.Status.Conditions, !disabled, obj.Generation)
+	return h.Mem.Directory.PutUser(obj, cur.Plaintext, cur.Hash), nil
+}
+
+// setReady sets the Ready condition as the controllers do.
+func setReady(conds *[]metav1.Condition, ready bool, generation int64) {
+	c := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", ObservedGeneration: generation}
+	if !ready {
+		c.Status, c.Reason = metav1.ConditionFalse, "Disabled"
+	}
+	meta.SetStatusCondition(conds, c)
 }

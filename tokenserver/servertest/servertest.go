@@ -61,18 +61,22 @@ var (
 	generatedOnce sync.Once
 )
 
-// NewKeys returns an active key for each of ES256, RS256 and EdDSA. The keys
-// are generated once per test binary (an RSA key costs tens of milliseconds).
+// NewKeys returns, for each of ES256, RS256 and EdDSA, an active key and a
+// published next one, as the operator's key manager leaves them on its first
+// start. The keys are generated once per test binary (an RSA key costs tens
+// of milliseconds).
 func NewKeys() (*Keys, error) {
 	generatedOnce.Do(func() {
 		for _, alg := range []keys.Algorithm{keys.ES256, keys.RS256, keys.EdDSA} {
-			k, err := keys.GenerateKey(alg, time.Now())
-			if err != nil {
-				generatedErr = err
-				return
+			for _, st := range []keys.State{keys.StateActive, keys.StateNext} {
+				k, err := keys.GenerateKey(alg, time.Now())
+				if err != nil {
+					generatedErr = err
+					return
+				}
+				k.State = st
+				generated = append(generated, k)
 			}
-			k.State = keys.StateActive
-			generated = append(generated, k)
 		}
 	})
 	if generatedErr != nil {
