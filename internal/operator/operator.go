@@ -29,6 +29,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
@@ -49,7 +50,7 @@ type Options struct {
 	LeaderElection bool
 	// Clock drives time decisions of the controllers and the token server;
 	// tests inject a fake one.
-	Clock clock.Clock
+	Clock clock.WithTicker
 	// SkipControllerNameValidation lets tests start several managers in one
 	// process.
 	SkipControllerNameValidation bool
@@ -70,7 +71,7 @@ func DefaultOptions() Options {
 		Namespace: "tokenwarden-system", IssuerURL: "http://127.0.0.1:8443",
 		MetricsAddr: ":8080", ProbeAddr: ":8081", LeaderElection: true,
 		Clock: clock.RealClock{}, Keys: keys.DefaultSettings(), Token: tokenserver.DefaultOptions(),
-		CollectInterval: 10 * time.Minute,
+		CollectInterval: controllers.DefaultCollectInterval,
 	}
 }
 
@@ -118,7 +119,7 @@ func managedSelector() labels.Selector {
 // newTokenServer builds the token server and a readiness check that passes
 // once it has signing keys. It serves on every replica unless its Addr is "0";
 // either way the workload-token controller issues through it in process.
-func newTokenServer(ctx context.Context, mgr manager.Manager, o Options) (*tokenserver.Server, error) {
+func newTokenServer(ctx context.Context, mgr manager.Manager, o Options, stores store.Stores) (*tokenserver.Server, error) {
 	ks, err := tokenserver.NewInformerKeys(ctx, mgr.GetCache(), o.Namespace, ctrl.Log.WithName("keys"))
 	if err != nil {
 		return nil, err
@@ -132,9 +133,6 @@ func newTokenServer(ctx context.Context, mgr manager.Manager, o Options) (*token
 		return nil, err
 	}
 	o.Token.Log = ctrl.Log
-	stores := kubestore.New(kubestore.Options{
-		Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: o.Namespace, Clock: o.Clock,
-	})
 	srv, err := tokenserver.New(o.Token, stores, ks)
 	if err != nil {
 		return nil, err
@@ -173,7 +171,10 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	}
 	endpoints := credentials.EndpointsFor(o.IssuerURL)
 	recorder := mgr.GetEventRecorder("tokenwarden")
-	srv, err := newTokenServer(ctx, mgr, o)
+	stores := kubestore.New(kubestore.Options{
+		Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: o.Namespace, Clock: o.Clock,
+	})
+	srv, err := newTokenServer(ctx, mgr, o, stores)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +200,12 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("signing key controller: %w", err)
 	}
-	// COLLECTOR: wired once controllers.Collector lands (same change).
+	if err := mgr.Add(&controllers.Collector{
+		Families: stores.Families, Codes: stores.Codes, Revocations: stores.Revocations,
+		Reader: mgr.GetClient(), Clock: o.Clock, Interval: o.CollectInterval, Log: ctrl.Log.WithName("collector"),
+	}); err != nil {
+		return nil, fmt.Errorf("collector: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
