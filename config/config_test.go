@@ -46,7 +46,7 @@ const (
 )
 
 // wantCRDs are the CustomResourceDefinitions config/default installs.
-var wantCRDs = []string{"oauthclients.oauth.tokenwarden.dev", "oauthusers.oauth.tokenwarden.dev"}
+var wantCRDs = []string{"oauthclients.oauth.tokenwarden.dev", "oauthresources.oauth.tokenwarden.dev", "oauthusers.oauth.tokenwarden.dev"}
 
 // designSecretVerbs is everything the design needs on Secrets (see
 // config/rbac/kustomization.yaml for what and why). role.yaml is generated

@@ -56,7 +56,7 @@ type OAuthResourceSpec struct {
 	// asks for it is not Ready (reason AudienceConflict).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[\\x21-\\x7E]+$')",message="audience must be printable ASCII without spaces"
+	// +kubebuilder:validation:XValidation:rule="self.matches(r'^[\\x21-\\x7E]+$')",message="audience must be printable ASCII without spaces"
 	// +required
 	Audience string `json:"audience"`
 
@@ -64,7 +64,7 @@ type OAuthResourceSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=256
-	// +kubebuilder:validation:items:XValidation:rule="self.matches('^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$')",message="a scope must be a scope token (RFC 6749 §3.3): printable ASCII without spaces, double quotes or backslashes"
+	// +kubebuilder:validation:items:XValidation:rule="self.matches(r'^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$')",message="a scope must be a scope token (RFC 6749 §3.3): printable ASCII without spaces, double quotes or backslashes"
 	// +optional
 	Scopes []string `json:"scopes,omitempty"`
 

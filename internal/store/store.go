@@ -53,7 +53,8 @@ type User struct {
 	Hash      string
 }
 
-// Directory finds clients and users. The Kubernetes implementation reads the
+// Directory finds clients, users, the resources holding audiences and the
+// labels of namespaces. The Kubernetes implementation reads the
 // manager's informer cache, so the token path makes no API call.
 type Directory interface {
 	// ClientByID returns the Ready client holding the client_id. Two
@@ -67,6 +68,17 @@ type Directory interface {
 	// UserByUID finds a user by UID: refresh tokens and codes are bound to
 	// the UID, so a user re-created under the same name is another user.
 	UserByUID(ctx context.Context, namespace string, uid types.UID) (*User, error)
+	// ResourceByAudience returns the OAuthResource holding audience (the
+	// object is shared with the cache; never modify it). Only the holder
+	// is found: a resource in conflict, one whose spec asks for another
+	// audience since, one being deleted, or an audience held twice (a
+	// state the controllers resolve) is ErrNotFound, so no audience is
+	// ever granted by a resource that does not own it.
+	ResourceByAudience(ctx context.Context, audience string) (*v1alpha1.OAuthResource, error)
+	// NamespaceLabels returns the labels of a namespace, which grants'
+	// namespace selectors match; ErrNotFound when there is no such
+	// namespace. The caller must not modify the map.
+	NamespaceLabels(ctx context.Context, namespace string) (map[string]string, error)
 }
 
 // Owner is whom a record was issued to. The Kubernetes store makes the user

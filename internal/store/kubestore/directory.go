@@ -154,3 +154,43 @@ func (d *directory) user(ctx context.Context, u *v1alpha1.OAuthUser) (*store.Use
 	}
 	return rec, nil
 }
+
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthresources,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+
+// ResourceByAudience returns the one resource holding audience in its status
+// for the audience its spec still asks for. Two holders is a state the
+// controllers resolve; until then neither grants anything.
+func (d *directory) ResourceByAudience(ctx context.Context, audience string) (*v1alpha1.OAuthResource, error) {
+	if audience == "" {
+		return nil, store.ErrNotFound
+	}
+	var list v1alpha1.OAuthResourceList
+	if err := d.reader.List(ctx, &list, client.MatchingFields{contract.IndexResourceAudience: audience}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list resources: %w", err)
+	}
+	if len(list.Items) != 1 {
+		return nil, store.ErrNotFound
+	}
+	r := &list.Items[0]
+	if !r.HoldsAudience() || !r.DeletionTimestamp.IsZero() {
+		return nil, store.ErrNotFound
+	}
+	return r, nil
+}
+
+// NamespaceLabels reads the namespace from the cache. The first call starts
+// the cache's Namespace informer; every later one makes no API call.
+func (d *directory) NamespaceLabels(ctx context.Context, namespace string) (map[string]string, error) {
+	if namespace == "" {
+		return nil, store.ErrNotFound
+	}
+	var ns corev1.Namespace
+	if err := d.reader.Get(ctx, types.NamespacedName{Name: namespace}, &ns, client.UnsafeDisableDeepCopy); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, store.ErrNotFound
+		}
+		return nil, fmt.Errorf("get namespace: %w", err)
+	}
+	return ns.Labels, nil
+}

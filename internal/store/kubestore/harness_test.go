@@ -146,6 +146,30 @@ func (f *fixture) PutUser(t *testing.T, obj *v1alpha1.OAuthUser, plaintext, hash
 // holdFinalizer keeps an object marked for deletion in place.
 const holdFinalizer = "storetest.tokenwarden.dev/hold"
 
+func (f *fixture) PutResource(t *testing.T, obj *v1alpha1.OAuthResource) *v1alpha1.OAuthResource {
+	t.Helper()
+	r := obj.DeepCopy()
+	status := r.Status
+	create(t, r)
+	r.Status = status
+	if err := env.Client.Status().Update(context.Background(), r); err != nil {
+		t.Fatalf("resource status: %v", err)
+	}
+	waitCached(t, r)
+	return r
+}
+
+func (f *fixture) PutNamespaceLabels(t *testing.T, namespace string, labels map[string]string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	patch := client.MergeFrom(ns.DeepCopy())
+	ns.Labels = labels
+	if err := env.Client.Patch(context.Background(), ns, patch); err != nil {
+		t.Fatalf("label namespace: %v", err)
+	}
+	waitCached(t, ns)
+}
+
 func (f *fixture) MarkDeleting(t *testing.T, obj client.Object) {
 	t.Helper()
 	ctx := context.Background()

@@ -3,28 +3,35 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
-// Directory is an in-memory store.Directory that tests fill with PutClient
-// and PutUser. It answers as kubestore's does: status fields decide, objects
+// Directory is an in-memory store.Directory that tests fill with PutClient,
+// PutUser, PutResource and PutNamespaceLabels. It answers as kubestore's does: status fields decide, objects
 // being deleted are not found, users only within their namespace.
 type Directory struct {
-	mu      sync.RWMutex
-	uids    int
-	clients map[types.NamespacedName]store.Client
-	users   map[types.NamespacedName]store.User
+	mu         sync.RWMutex
+	uids       int
+	clients    map[types.NamespacedName]store.Client
+	users      map[types.NamespacedName]store.User
+	resources  map[types.NamespacedName]*v1alpha1.OAuthResource
+	namespaces map[string]map[string]string
 }
 
 // NewDirectory returns an empty Directory.
 func NewDirectory() *Directory {
-	return &Directory{clients: map[types.NamespacedName]store.Client{}, users: map[types.NamespacedName]store.User{}}
+	return &Directory{
+		clients: map[types.NamespacedName]store.Client{}, users: map[types.NamespacedName]store.User{},
+		resources: map[types.NamespacedName]*v1alpha1.OAuthResource{}, namespaces: map[string]map[string]string{},
+	}
 }
 
 // PutClient stores a copy of obj (given a UID when it has none) with its
@@ -151,4 +158,65 @@ func (d *Directory) findUser(namespace string, match func(*v1alpha1.OAuthUser) b
 	u := found[0]
 	u.Object = u.Object.DeepCopy()
 	return &u, nil
+}
+
+// PutResource stores a copy of obj, status included (given a UID when it has
+// none), and returns the copy.
+func (d *Directory) PutResource(obj *v1alpha1.OAuthResource) *v1alpha1.OAuthResource {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := obj.DeepCopy()
+	d.ensureUID(&r.UID)
+	d.resources[types.NamespacedName{Namespace: r.Namespace, Name: r.Name}] = r
+	return r.DeepCopy()
+}
+
+// DeleteResource removes the resource namespace/name.
+func (d *Directory) DeleteResource(namespace, name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.resources, types.NamespacedName{Namespace: namespace, Name: name})
+}
+
+// PutNamespaceLabels sets the labels of a namespace. Every namespace exists
+// in memory: one never given labels has only the name label.
+func (d *Directory) PutNamespaceLabels(namespace string, labels map[string]string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.namespaces[namespace] = maps.Clone(labels)
+}
+
+// ResourceByAudience returns the one resource holding audience for the
+// audience its spec still asks for; two holding it is a clash, and neither
+// is found.
+func (d *Directory) ResourceByAudience(_ context.Context, audience string) (*v1alpha1.OAuthResource, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	var found []*v1alpha1.OAuthResource
+	for _, r := range d.resources {
+		if audience != "" && r.Status.Audience == audience {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 || !found[0].HoldsAudience() || !found[0].DeletionTimestamp.IsZero() {
+		return nil, store.ErrNotFound
+	}
+	return found[0].DeepCopy(), nil
+}
+
+// NamespaceLabels returns a copy of the labels put for namespace, with the
+// label the API server sets on every namespace (kubernetes.io/metadata.name,
+// which a selector may match to pick one namespace by name).
+func (d *Directory) NamespaceLabels(_ context.Context, namespace string) (map[string]string, error) {
+	if namespace == "" {
+		return nil, store.ErrNotFound
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	l := maps.Clone(d.namespaces[namespace])
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[corev1.LabelMetadataName] = namespace
+	return l, nil
 }

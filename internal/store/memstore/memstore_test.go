@@ -53,6 +53,14 @@ func (f *fixture) PutUser(_ *testing.T, obj *v1alpha1.OAuthUser, plaintext, hash
 	return f.mem.Directory.PutUser(obj, plaintext, hash)
 }
 
+func (f *fixture) PutResource(_ *testing.T, obj *v1alpha1.OAuthResource) *v1alpha1.OAuthResource {
+	return f.mem.Directory.PutResource(obj)
+}
+
+func (f *fixture) PutNamespaceLabels(_ *testing.T, namespace string, labels map[string]string) {
+	f.mem.Directory.PutNamespaceLabels(namespace, labels)
+}
+
 func (f *fixture) MarkDeleting(t *testing.T, obj client.Object) {
 	now := metav1.Now()
 	switch o := obj.DeepCopyObject().(type) {
@@ -67,6 +75,9 @@ func (f *fixture) MarkDeleting(t *testing.T, obj client.Object) {
 			t.Fatalf("mark deleting: %v", err)
 		}
 		f.mem.Directory.PutUser(o, u.Plaintext, u.Hash)
+	case *v1alpha1.OAuthResource:
+		o.DeletionTimestamp = &now
+		f.mem.Directory.PutResource(o)
 	default:
 		t.Fatalf("mark deleting: unexpected %T", obj)
 	}

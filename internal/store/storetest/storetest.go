@@ -40,8 +40,15 @@ type Fixture interface {
 	// password, or with hash as its spec.password.hash, and returns it as
 	// stored.
 	PutUser(t *testing.T, obj *v1alpha1.OAuthUser, plaintext, hash string) *v1alpha1.OAuthUser
-	// MarkDeleting makes a client or user put before look as it does while
-	// a finalizer holds its deletion: present, with a deletionTimestamp.
+	// PutResource stores an OAuthResource as the controllers would leave
+	// it (status included) and returns it as stored (with a UID).
+	PutResource(t *testing.T, obj *v1alpha1.OAuthResource) *v1alpha1.OAuthResource
+	// PutNamespaceLabels sets labels on namespace (one from Namespace),
+	// besides those the API server sets itself.
+	PutNamespaceLabels(t *testing.T, namespace string, labels map[string]string)
+	// MarkDeleting makes a client, user or resource put before look as it
+	// does while a finalizer holds its deletion: present, with a
+	// deletionTimestamp.
 	MarkDeleting(t *testing.T, obj client.Object)
 	// PutUnreadable stores a record of kind at namespace/id that cannot be
 	// decoded, as a hand edit or a corrupt write would leave it.
@@ -77,6 +84,10 @@ func Run(t *testing.T, h Harness) {
 		{"DirectoryUsers", testDirectoryUsers},
 		{"DirectoryUserOtherNamespace", testDirectoryUserOtherNamespace},
 		{"DirectoryDeleting", testDirectoryDeleting},
+		{"DirectoryResources", testDirectoryResources},
+		{"DirectoryResourceClash", testDirectoryResourceClash},
+		{"DirectoryResourceDeleting", testDirectoryResourceDeleting},
+		{"DirectoryNamespaceLabels", testDirectoryNamespaceLabels},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, h(t)) })
