@@ -1,14 +1,19 @@
+// Package integration_test runs the token server inside the operator's
+// manager against a real API server (envtest), for what the in-memory
+// protocol tests in tokenserver cannot show: the stored form of refresh
+// families, cache lag, replicas racing through the API server, what the
+// controllers do to sessions, and an upgrade from the previous release's
+// stored format. It needs KUBEBUILDER_ASSETS:
+//
+//	KUBEBUILDER_ASSETS=$(bash hack/setup-envtest.sh) go test ./test/integration/
 package integration_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -173,40 +178,6 @@ type response struct {
 	header http.Header
 	body   map[string]any
 	raw    string
-}
-
-func post(t testing.TB, path, contentType, body string, header ...string) response {
-	t.Helper()
-	return send(t, http.MethodPost, path, contentType, strings.NewReader(body), header...)
-}
-
-// send makes a request to the suite's token server; header is key, value, ...
-func send(t testing.TB, method, path, contentType string, body io.Reader, header ...string) response {
-	t.Helper()
-	req, err := http.NewRequest(method, issuer+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	return do(t, req)
-}
-
-func do(t testing.TB, req *http.Request) response {
-	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	_ = json.Unmarshal(raw, &r.body)
-	return r
 }
 
 func form(kv ...string) string {
