@@ -26,6 +26,6 @@ const (
 
 	// revocationLeeway keeps a revocation record a little past its token's
 	// expiry: verifiers accept an expired token within their clock-skew
-	// leeway (30 s in internal/jwt), and a revoked one must stay refused.
+	// leeway (30 s in internal/tokens), and a revoked one must stay refused.
 	revocationLeeway = time.Minute
 )
