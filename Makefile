@@ -58,7 +58,7 @@ bench: ## The operator on the embedded control plane, driven by the load generat
 
 .PHONY: bench-go
 bench-go: setup-envtest ## Go benchmarks: JWT minting and verification, JWKS and every grant over loopback HTTP.
-	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh)" go test -run '^$$' -bench . -benchmem ./internal/... ./tokenserver/...
+	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh)" go test -run '^$$' -bench . -benchmem ./internal/... ./tokenserver/... ./test/integration/...
 
 .PHONY: demo
 demo: ## Run Tokenwarden locally: control plane, operator, samples; prints kubectl and curl commands. Ctrl-C stops it.

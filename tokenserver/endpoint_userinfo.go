@@ -41,7 +41,7 @@ func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	scopes := strings.Fields(at.claims.Scope)
 	if !slices.Contains(scopes, oauth.ScopeOpenID) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwarden", error=oauth.ErrInsufficientScope, scope="openid"`)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwarden", error="insufficient_scope", scope="openid"`)
 		oauth.WriteError(w, oauth.NewError(http.StatusForbidden, oauth.ErrInsufficientScope, "the access token lacks the openid scope"))
 		return
 	}
