@@ -194,6 +194,12 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("oauthuser controller: %w", err)
 	}
+	if err := (&controllers.OAuthResourceReconciler{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("oauthresource controller: %w", err)
+	}
+	if err := (&controllers.ClientGrantReconciler{Client: mgr.GetClient(), Directory: stores.Directory, Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("client grant controller: %w", err)
+	}
 	if err := (&controllers.SigningKeyReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: o.Clock,
 		Namespace: o.Namespace, Settings: o.Keys, Generate: keys.GenerateKey,
