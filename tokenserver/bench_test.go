@@ -110,7 +110,7 @@ func BenchmarkJWKS(b *testing.B) {
 
 func BenchmarkClientCredentials(b *testing.B) {
 	f := newFixture(b)
-	id, secret := f.client("svc", v1alpha1.OAuthClientSpec{Scopes: []string{"read"}})
+	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{Scopes: []string{"read"}})
 	for _, alg := range []keys.Algorithm{keys.ES256, keys.RS256} {
 		b.Run(string(alg), func(b *testing.B) {
 			base := startServer(b, tokenserver.Options{AccessTokenAlg: alg})
@@ -133,9 +133,9 @@ func BenchmarkClientCredentials(b *testing.B) {
 
 func BenchmarkPassword(b *testing.B) {
 	f := newFixture(b)
-	id, secret := f.client("cli", v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
-	_, plainPW := f.user("plain", v1alpha1.OAuthUserSpec{})
-	f.user("hashed", v1alpha1.OAuthUserSpec{Password: v1alpha1.PasswordSpec{Hash: bcryptOf(b, "correct horse battery")}})
+	id, secret := f.Client("cli", v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
+	_, plainPW := f.User("plain", v1alpha1.OAuthUserSpec{})
+	f.User("hashed", v1alpha1.OAuthUserSpec{Password: v1alpha1.PasswordSpec{Hash: bcryptOf(b, "correct horse battery")}})
 	for _, c := range []struct{ name, user, pw string }{
 		{"plaintext-secret", "plain", plainPW},
 		{"bcrypt-hash-cached", "hashed", "correct horse battery"},
@@ -167,10 +167,10 @@ func BenchmarkPassword(b *testing.B) {
 // goroutine back to back.
 func BenchmarkRefreshToken(b *testing.B) {
 	f := newFixture(b)
-	id, secret := f.client("cli", v1alpha1.OAuthClientSpec{
+	id, secret := f.Client("cli", v1alpha1.OAuthClientSpec{
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken},
 	})
-	_, pw := f.user("plain", v1alpha1.OAuthUserSpec{})
+	_, pw := f.User("plain", v1alpha1.OAuthUserSpec{})
 	login := func() (string, error) {
 		st, body, err := postForm(issuer, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {"plain"}, "password": {pw}}, id, secret)
 		if err != nil {

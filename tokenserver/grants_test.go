@@ -37,7 +37,7 @@ func accessClaims(t *testing.T, tok string) (string, map[string]any) {
 
 func TestClientCredentialsWithOAuth2Library(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("svc", v1alpha1.OAuthClientSpec{
+	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{
 		Scopes: []string{"orders.read", "orders.write"}, Audiences: []string{"https://api.example.com"},
 	})
 	cfg := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: issuer + "/oauth/token", Scopes: []string{"orders.read"}}
@@ -74,12 +74,12 @@ func TestClientCredentialsWithOAuth2Library(t *testing.T) {
 
 func TestPasswordGrantWithOpenIDAndRefresh(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("portal", v1alpha1.OAuthClientSpec{
+	id, secret := f.Client("portal", v1alpha1.OAuthClientSpec{
 		GrantTypes:                 []v1alpha1.GrantType{v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken},
 		Scopes:                     []string{"openid", "profile", "email", "offline_access", "reports.read"},
 		IncludeUserInTokenResponse: true,
 	})
-	u, pw := f.user("alice", v1alpha1.OAuthUserSpec{Email: "alice@example.com", DisplayName: "Alice", Groups: []string{"admins"}})
+	u, pw := f.User("alice", v1alpha1.OAuthUserSpec{Email: "alice@example.com", DisplayName: "Alice", Groups: []string{"admins"}})
 	cfg := oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: oauth2.Endpoint{TokenURL: issuer + "/oauth/token"},
 		Scopes: []string{"openid", "profile", "email", "offline_access"}}
 	tok, err := cfg.PasswordCredentialsToken(context.Background(), "alice", pw)
@@ -141,10 +141,10 @@ func TestPasswordGrantWithOpenIDAndRefresh(t *testing.T) {
 
 func TestPasswordGrantWithHashAndSecretRefUsers(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("cli", v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
-	f.user("hashed", v1alpha1.OAuthUserSpec{Password: v1alpha1.PasswordSpec{Hash: bcryptOf(t, "correct horse")}})
-	f.create(secretWith("bob-pw", map[string]string{"pw": "from my own secret"}))
-	f.user("bob", v1alpha1.OAuthUserSpec{Password: v1alpha1.PasswordSpec{SecretRef: &v1alpha1.PasswordSecretRef{Name: "bob-pw", Key: "pw"}}})
+	id, secret := f.Client("cli", v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
+	f.User("hashed", v1alpha1.OAuthUserSpec{Password: v1alpha1.PasswordSpec{Hash: bcryptOf(t, "correct horse")}})
+	f.Create(secretWith("bob-pw", map[string]string{"pw": "from my own secret"}))
+	f.User("bob", v1alpha1.OAuthUserSpec{Password: v1alpha1.PasswordSpec{SecretRef: &v1alpha1.PasswordSecretRef{Name: "bob-pw", Key: "pw"}}})
 	cfg := oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: oauth2.Endpoint{TokenURL: issuer + "/oauth/token"}}
 	for _, c := range []struct{ user, pw string }{{"hashed", "correct horse"}, {"hashed", "correct horse"}, {"bob", "from my own secret"}} {
 		if _, err := cfg.PasswordCredentialsToken(context.Background(), c.user, c.pw); err != nil {

@@ -178,8 +178,8 @@ func rfScopeClaim(t *testing.T, r response) string {
 // keeps only digests.
 func TestRefreshRotation(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read"))
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec("orders.read"))
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 
 	r := rfPassword(t, issuer, id, secret, "alice", pw, "")
 	cur := rfOK(t, r, "password grant")
@@ -212,7 +212,7 @@ func TestRefreshRotation(t *testing.T) {
 			t.Fatalf("rotation left the family: %s then %s", id, fam)
 		}
 	}
-	rec, err := rfFamily(t, f.ns, cur)
+	rec, err := rfFamily(t, f.NS, cur)
 	if err != nil {
 		t.Fatalf("family record: %v", err)
 	}
@@ -240,15 +240,15 @@ func TestRefreshRotation(t *testing.T) {
 // family (RFC 9700 §4.14.2): the successors stop working too.
 func TestRefreshReuseRevokesFamily(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read"))
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec("orders.read"))
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	base, fc := rfFakeServer(t, tokenserver.Options{RefreshGrace: 2 * time.Second})
 
 	// (Using a token in the instant after the revocation, before the cache
 	// saw it, is test/integration's TestRefreshRightAfterRevocation.)
 	revoked := func(t *testing.T, tokens ...string) {
 		t.Helper()
-		rfFamilyGone(t, f.ns, tokens[0], "family of a replayed token")
+		rfFamilyGone(t, f.NS, tokens[0], "family of a replayed token")
 		for _, tok := range tokens {
 			rfErr(t, rfRefresh(t, base, id, secret, tok), 400, "invalid_grant", "a token of the revoked family")
 		}
@@ -298,8 +298,8 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 // valid token.
 func TestRefreshGraceWindow(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read"))
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec("orders.read"))
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	base, fc := rfFakeServer(t, tokenserver.Options{RefreshGrace: 10 * time.Second})
 
 	r1 := rfOK(t, rfPassword(t, base, id, secret, "alice", pw, ""), "password grant")
@@ -310,7 +310,7 @@ func TestRefreshGraceWindow(t *testing.T) {
 	if retry.body["scope"] != "orders.read" {
 		t.Fatalf("retry: %s", retry.raw)
 	}
-	if _, err := rfFamily(t, f.ns, r1); err != nil {
+	if _, err := rfFamily(t, f.NS, r1); err != nil {
 		t.Fatalf("the retry revoked the family: %v", err)
 	}
 
@@ -346,8 +346,8 @@ func TestRefreshIdleExpiry(t *testing.T) {
 	f := newFixture(t)
 	spec := rfSpec("orders.read")
 	spec.RefreshTokenIdleTTL = &metav1.Duration{Duration: time.Minute}
-	id, secret := f.client("app", spec)
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", spec)
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	base, fc := rfFakeServer(t, tokenserver.Options{RefreshGrace: 2 * time.Second})
 
 	t.Run("unused for longer than the idle lifetime", func(t *testing.T) {
@@ -376,8 +376,8 @@ func TestRefreshAbsoluteExpiry(t *testing.T) {
 	spec := rfSpec("orders.read")
 	spec.RefreshTokenTTL = &metav1.Duration{Duration: 5 * time.Minute}
 	spec.RefreshTokenIdleTTL = &metav1.Duration{Duration: time.Minute}
-	id, secret := f.client("app", spec)
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", spec)
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	base, fc := rfFakeServer(t, tokenserver.Options{RefreshGrace: 2 * time.Second})
 
 	rt := rfOK(t, rfPassword(t, base, id, secret, "alice", pw, ""), "password grant")
@@ -399,8 +399,8 @@ func TestRefreshAbsoluteExpiry(t *testing.T) {
 // originally granted by the resource owner").
 func TestRefreshScopeNarrowing(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read", "orders.write", "reports.read"))
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec("orders.read", "orders.write", "reports.read"))
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 
 	r := rfPassword(t, issuer, id, secret, "alice", pw, "orders.read orders.write")
 	rt := rfOK(t, r, "password grant")
@@ -443,8 +443,8 @@ func TestRefreshScopeNarrowing(t *testing.T) {
 // rotated it away, and presenting it later must not count as a replay.
 func TestRefreshRejectedScopeKeepsToken(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read", "orders.write", "reports.read"))
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec("orders.read", "orders.write", "reports.read"))
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	base, fc := rfFakeServer(t, tokenserver.Options{RefreshGrace: 2 * time.Second})
 
 	rt := rfOK(t, rfPassword(t, base, id, secret, "alice", pw, "orders.read orders.write"), "password grant")
@@ -452,7 +452,7 @@ func TestRefreshRejectedScopeKeepsToken(t *testing.T) {
 	fc.Step(3 * time.Second)
 	r := rfRefresh(t, base, id, secret, rt)
 	rfOK(t, r, "the token after a refused request")
-	if _, err := rfFamily(t, f.ns, rt); err != nil {
+	if _, err := rfFamily(t, f.NS, rt); err != nil {
 		t.Fatalf("family gone after a refused request: %v", err)
 	}
 }
@@ -461,11 +461,11 @@ func TestRefreshRejectedScopeKeepsToken(t *testing.T) {
 // original grant cannot outlive what the client may request.
 func TestRefreshAfterClientLosesScope(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read", "orders.write"))
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec("orders.read", "orders.write"))
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	rt := rfOK(t, rfPassword(t, issuer, id, secret, "alice", pw, "orders.read orders.write"), "password grant")
 
-	if _, err := h.ChangeClient(f.ns, "app", func(c *v1alpha1.OAuthClient) { c.Spec.Scopes = []string{"orders.read"} }); err != nil {
+	if _, err := h.ChangeClient(f.NS, "app", func(c *v1alpha1.OAuthClient) { c.Spec.Scopes = []string{"orders.read"} }); err != nil {
 		t.Fatal(err)
 	}
 	r := rfRefresh(t, issuer, id, secret, rt)
@@ -485,11 +485,11 @@ func TestRefreshAfterClientLosesScope(t *testing.T) {
 // A refresh token works only for the client it was issued to.
 func TestRefreshBoundToClient(t *testing.T) {
 	f := newFixture(t)
-	idA, secretA := f.client("a", rfSpec("orders.read"))
-	idB, secretB := f.client("b", rfSpec("orders.read"))
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	idA, secretA := f.Client("a", rfSpec("orders.read"))
+	idB, secretB := f.Client("b", rfSpec("orders.read"))
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	other := newFixture(t)
-	idC, secretC := other.client("c", rfSpec("orders.read"))
+	idC, secretC := other.Client("c", rfSpec("orders.read"))
 
 	rt := rfOK(t, rfPassword(t, issuer, idA, secretA, "alice", pw, ""), "password grant")
 	rfErr(t, rfRefresh(t, issuer, idB, secretB, rt), 400, "invalid_grant", "client b presenting a's token")
@@ -577,8 +577,8 @@ func rfCount(t *testing.T, outs []rfOutcome) rfTally {
 // same race through the API server is test/integration's.)
 func TestRefreshRaceTwoReplicas(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read"))
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec("orders.read"))
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	// RefreshGrace 0 means "default" (10s) in Options, so the smallest
 	// positive value stands for "no grace".
 	servers := []string{
@@ -594,7 +594,7 @@ func TestRefreshRaceTwoReplicas(t *testing.T) {
 		}
 		// The losers were replays of a superseded token: the family is
 		// revoked, the winner's successor included.
-		rfFamilyGone(t, f.ns, rt, fmt.Sprintf("round %d: family revoked", round))
+		rfFamilyGone(t, f.NS, rt, fmt.Sprintf("round %d: family revoked", round))
 		for _, s := range servers {
 			rfErr(t, rfRefresh(t, s, id, secret, c.successors[0]), 400, "invalid_grant", fmt.Sprintf("round %d: successor after the replays", round))
 		}
@@ -606,8 +606,8 @@ func TestRefreshRaceTwoReplicas(t *testing.T) {
 // successors handed out is valid, and it carries the family on.
 func TestRefreshRaceTwoReplicasWithGrace(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read"))
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec("orders.read"))
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	servers := []string{
 		startServer(t, tokenserver.Options{RefreshGrace: 20 * time.Second}),
 		startServer(t, tokenserver.Options{RefreshGrace: 20 * time.Second}),
@@ -638,8 +638,8 @@ func TestRefreshRaceTwoReplicasWithGrace(t *testing.T) {
 // with a server error.
 func TestRefreshConcurrentUseNeverServerError(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read"))
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec("orders.read"))
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	for _, grace := range []time.Duration{time.Nanosecond, 20 * time.Second} {
 		servers := []string{
 			startServer(t, tokenserver.Options{RefreshGrace: grace}),
@@ -658,8 +658,8 @@ func TestRefreshConcurrentUseNeverServerError(t *testing.T) {
 // revoked (by a replay, or RFC 7009 revocation): the answer is invalid_grant.
 func TestRefreshRightAfterRevocation(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read"))
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec("orders.read"))
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	base, fc := rfFakeServer(t, tokenserver.Options{RefreshGrace: 2 * time.Second})
 	for i := 0; i < 20; i++ {
 		r1 := rfOK(t, rfPassword(t, base, id, secret, "alice", pw, ""), "password grant")
@@ -684,8 +684,8 @@ func TestRefreshRightAfterRevocation(t *testing.T) {
 // one), and the block ends by itself once the failures age out.
 func TestSessionThrottlePerUser(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec())
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec())
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	base, fc := rfFakeServer(t, tokenserver.Options{
 		UserThrottle:   throttle.Config{MaxFailures: 3, Window: time.Minute, MaxKeys: 1000},
 		SourceThrottle: throttle.Config{MaxFailures: 1000, Window: time.Minute, MaxKeys: 1000},
@@ -708,7 +708,7 @@ func TestSessionThrottlePerUser(t *testing.T) {
 		t.Fatalf("a blocked unknown user and a blocked real user are told apart:\n %s\n %s", ghost.raw, right.raw)
 	}
 	// Other users are not affected.
-	_, bobPW := f.user("bob", v1alpha1.OAuthUserSpec{})
+	_, bobPW := f.User("bob", v1alpha1.OAuthUserSpec{})
 	if r := rfPassword(t, base, id, secret, "bob", bobPW, ""); r.status != 200 {
 		t.Fatalf("another user while alice is blocked: %d %s", r.status, r.raw)
 	}
@@ -736,8 +736,8 @@ func TestSessionThrottlePerUser(t *testing.T) {
 func TestSessionThrottlePerSource(t *testing.T) {
 	guesser := rfSecondSource(t)
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec())
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec())
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	base, fc := rfFakeServer(t, tokenserver.Options{
 		UserThrottle:   throttle.Config{MaxFailures: 1000, Window: time.Minute, MaxKeys: 1000},
 		SourceThrottle: throttle.Config{MaxFailures: 3, Window: time.Minute, MaxKeys: 1000},
@@ -782,8 +782,8 @@ func rfSetDisabled(t *testing.T, u *v1alpha1.OAuthUser, disabled bool) {
 // the user's families yet.
 func TestSessionDisabledUser(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read"))
-	u, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec("orders.read"))
+	u, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	r := rfPassword(t, issuer, id, secret, "alice", pw, "")
 	rt := rfOK(t, r, "password grant")
 	access := r.body["access_token"].(string)
@@ -806,19 +806,19 @@ func TestSessionDisabledUser(t *testing.T) {
 // cluster garbage collection removes it, is test/integration's.)
 func TestSessionDeletedUser(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read"))
-	u, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec("orders.read"))
+	u, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	r1 := rfOK(t, rfPassword(t, issuer, id, secret, "alice", pw, ""), "password grant 1")
 	r2 := rfOK(t, rfPassword(t, issuer, id, secret, "alice", pw, ""), "password grant 2")
-	if fam, err := rfFamily(t, f.ns, r1); err != nil || fam.UserUID != u.UID {
+	if fam, err := rfFamily(t, f.NS, r1); err != nil || fam.UserUID != u.UID {
 		t.Fatalf("family of r1: %+v, %v; want the user %s", fam, err, u.UID)
 	}
 
-	h.Mem.Directory.DeleteUser(f.ns, u.Name)
+	h.Mem.Directory.DeleteUser(f.NS, u.Name)
 	rfErr(t, rfRefresh(t, issuer, id, secret, r1), 400, "invalid_grant", "refresh of a deleted user")
 
 	// A new user of the same name is another user: the old family stays dead.
-	u2, pw2 := f.user("alice", v1alpha1.OAuthUserSpec{SecretName: "alice-v2"})
+	u2, pw2 := f.User("alice", v1alpha1.OAuthUserSpec{SecretName: "alice-v2"})
 	if u2.UID == u.UID {
 		t.Fatal("the re-created user has the old UID")
 	}
@@ -833,21 +833,21 @@ func TestSessionClientDeleted(t *testing.T) {
 	f := newFixture(t)
 	spec := rfSpec("orders.read")
 	spec.GrantTypes = append(spec.GrantTypes, v1alpha1.GrantClientCredentials)
-	id, secret := f.client("app", spec)
-	obsID, obsSecret := f.client("observer", rfSpec("orders.read"))
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", spec)
+	obsID, obsSecret := f.Client("observer", rfSpec("orders.read"))
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	r := rfPassword(t, issuer, id, secret, "alice", pw, "")
 	rt := rfOK(t, r, "password grant")
 	access := r.body["access_token"].(string)
 	if a := rfIntrospect(t, issuer, obsID, obsSecret, access)["active"]; a != true {
 		t.Fatalf("before deletion the access token introspects active=%v", a)
 	}
-	old, err := h.Mem.Directory.ClientByName(context.Background(), f.ns, "app")
+	old, err := h.Mem.Directory.ClientByName(context.Background(), f.NS, "app")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	h.Mem.Directory.DeleteClient(f.ns, "app")
+	h.Mem.Directory.DeleteClient(f.NS, "app")
 	rfErr(t, rfRefresh(t, issuer, id, secret, rt), 401, "invalid_client", "refresh with the deleted client's credentials")
 	rfErr(t, rfPost(t, issuer, "/oauth/token", form("grant_type", "client_credentials", "client_id", id, "client_secret", secret)), 401, "invalid_client", "client_credentials of a deleted client")
 	rfErr(t, rfPassword(t, issuer, id, secret, "alice", pw, ""), 401, "invalid_client", "password grant through a deleted client")
@@ -857,7 +857,7 @@ func TestSessionClientDeleted(t *testing.T) {
 
 	// Re-created under the same name (so the same generated client_id) with
 	// new credentials: a new client, which cannot use the old family.
-	id2, secret2, c2 := h.Client(f.ns, "app", v1alpha1.OAuthClientSpec{
+	id2, secret2, c2 := h.Client(f.NS, "app", v1alpha1.OAuthClientSpec{
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, SecretName: "app-v2-credentials",
 	})
 	if c2.UID == old.Object.UID || id2 != id {
@@ -876,8 +876,8 @@ func TestSessionClientDeleted(t *testing.T) {
 func TestSessionThrottleNeverLocksOutTheOwner(t *testing.T) {
 	guesser := rfSecondSource(t)
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec())
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", rfSpec())
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	base, _ := rfFakeServer(t, tokenserver.Options{
 		UserThrottle:   throttle.Config{MaxFailures: 3, Window: time.Minute, MaxKeys: 1000},
 		SourceThrottle: throttle.Config{MaxFailures: 1000, Window: time.Minute, MaxKeys: 1000},

@@ -121,15 +121,15 @@ func rqRequest(t *testing.T, method, path, contentType string, body io.Reader, h
 }
 
 // rqSuffix makes a name unique per test from the fixture's namespace.
-func rqSuffix(f *fixture) string { return strings.TrimPrefix(f.ns, "tw-test-") }
+func rqSuffix(f *fixture) string { return strings.TrimPrefix(f.NS, "tw-test-") }
 
 func TestTokenRequestShapes(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("svc", v1alpha1.OAuthClientSpec{
+	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword},
 		Scopes:     []string{"api.read", "api.write"},
 	})
-	u, pw := f.user("carol", v1alpha1.OAuthUserSpec{})
+	u, pw := f.User("carol", v1alpha1.OAuthUserSpec{})
 	basic := rqBasic(id, secret)
 
 	cc := func(t *testing.T, r response, scope string) {
@@ -201,9 +201,9 @@ func TestTokenRequestShapes(t *testing.T) {
 func TestTokenBasicAuthFormEncoding(t *testing.T) {
 	f := newFixture(t)
 	const odd = "p+ss:w/rd%20&=é~ x?#"
-	f.create(secretWith("odd-credentials", map[string]string{"client_secret": odd}))
+	f.Create(secretWith("odd-credentials", map[string]string{"client_secret": odd}))
 	wantID := "rq~odd." + rqSuffix(f)
-	id, secret := f.client("odd", v1alpha1.OAuthClientSpec{ClientID: wantID, SecretName: "odd-credentials", Scopes: []string{"api.read"}})
+	id, secret := f.Client("odd", v1alpha1.OAuthClientSpec{ClientID: wantID, SecretName: "odd-credentials", Scopes: []string{"api.read"}})
 	if id != wantID || secret != odd {
 		t.Fatalf("client %q secret %q: the adopted secret was not kept", id, secret)
 	}
@@ -234,12 +234,12 @@ func TestTokenBasicAuthFormEncoding(t *testing.T) {
 
 func TestTokenPerClientURL(t *testing.T) {
 	f := newFixture(t)
-	kiosk, _ := f.client("kiosk", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
-	tablet, _ := f.client("tablet", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
-	backend, backendSecret := f.client("backend", v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
-	u, pw := f.user("dave", v1alpha1.OAuthUserSpec{})
+	kiosk, _ := f.Client("kiosk", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
+	tablet, _ := f.Client("tablet", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
+	backend, backendSecret := f.Client("backend", v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
+	u, pw := f.User("dave", v1alpha1.OAuthUserSpec{})
 	signIn := form("grant_type", "password", "username", "dave", "password", pw)
-	url := func(name string) string { return "/clients/" + f.ns + "/" + name + "/token" }
+	url := func(name string) string { return "/clients/" + f.NS + "/" + name + "/token" }
 
 	for _, c := range []struct{ name, id string }{{"kiosk", kiosk}, {"tablet", tablet}, {"kiosk", kiosk}} {
 		_, claims := rqWantToken(t, post(t, url(c.name), formType, signIn))
@@ -283,7 +283,7 @@ func TestTokenDefaultClient(t *testing.T) {
 	f := newFixture(t)
 	defaultID := rqDefaultClient(t)
 	name := "rq-" + rqSuffix(f)
-	u, pw := (&fixture{t: t, ns: "legacy"}).user(name, v1alpha1.OAuthUserSpec{})
+	u, pw := (&fixture{T: t, H: h, NS: "legacy"}).User(name, v1alpha1.OAuthUserSpec{})
 	t.Cleanup(func() { h.Mem.Directory.DeleteUser(u.Namespace, u.Name) })
 	signIn := form("grant_type", "password", "username", name, "password", pw)
 
@@ -306,7 +306,7 @@ func TestTokenDefaultClient(t *testing.T) {
 		rqWantError(t, post(t, "/token", formType, form("grant_type", "password", "username", name, "password", pw, "client_id", "legacy.no-such-app")), 401, "invalid_client")
 	})
 	t.Run("an explicit client on an alias is that client", func(t *testing.T) {
-		id, secret := f.client("svc", v1alpha1.OAuthClientSpec{})
+		id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{})
 		_, claims := rqWantToken(t, post(t, "/token", formType, form("grant_type", "client_credentials"), "Authorization", rqBasic(id, secret)))
 		if claims["client_id"] != id {
 			t.Fatalf("client_id %v, want %s", claims["client_id"], id)
@@ -316,7 +316,7 @@ func TestTokenDefaultClient(t *testing.T) {
 
 func TestTokenRejectsBodiesThatAreNeitherFormNorJSON(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("svc", v1alpha1.OAuthClientSpec{Scopes: []string{"api.read"}})
+	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{Scopes: []string{"api.read"}})
 	basic := rqBasic(id, secret)
 	xml := `<?xml version="1.0"?><request><grant_type>client_credentials</grant_type></request>`
 	binary := string([]byte{0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0xff, 0xfe, '%', 'z', 'z'})
@@ -343,12 +343,12 @@ func TestTokenRejectsBodiesThatAreNeitherFormNorJSON(t *testing.T) {
 
 func TestTokenResponseHeadersAndFields(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("svc", v1alpha1.OAuthClientSpec{
+	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{
 		GrantTypes:     []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword},
 		Scopes:         []string{"api.read", "api.write"},
 		AccessTokenTTL: &metav1.Duration{Duration: 5 * time.Minute},
 	})
-	_, pw := f.user("erin", v1alpha1.OAuthUserSpec{})
+	_, pw := f.User("erin", v1alpha1.OAuthUserSpec{})
 	for _, c := range []struct{ name, body, scope string }{
 		{"client_credentials", form("grant_type", "client_credentials", "scope", "api.write api.read"), "api.write api.read"},
 		{"client_credentials default scope", form("grant_type", "client_credentials"), "api.read api.write"},
@@ -387,15 +387,15 @@ func TestTokenResponseHeadersAndFields(t *testing.T) {
 
 func TestTokenErrors(t *testing.T) {
 	f := newFixture(t)
-	cc, ccSecret := f.client("cc", v1alpha1.OAuthClientSpec{
+	cc, ccSecret := f.Client("cc", v1alpha1.OAuthClientSpec{
 		Scopes: []string{"api.read", "openid"}, Audiences: []string{"https://api.example.com"},
 	})
-	pwc, pwSecret := f.client("pw", v1alpha1.OAuthClientSpec{
+	pwc, pwSecret := f.Client("pw", v1alpha1.OAuthClientSpec{
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken},
 		Scopes:     []string{"openid", "offline_access", "api.read"},
 	})
-	pub, _ := f.client("pub", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
-	_, userPW := f.user("gina", v1alpha1.OAuthUserSpec{})
+	pub, _ := f.Client("pub", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
+	_, userPW := f.User("gina", v1alpha1.OAuthUserSpec{})
 	ccBasic, pwBasic := rqBasic(cc, ccSecret), rqBasic(pwc, pwSecret)
 	ccPost := func(kv ...string) string {
 		return form(append([]string{"client_id", cc, "client_secret", ccSecret}, kv...)...)
@@ -502,7 +502,7 @@ func TestTokenErrors(t *testing.T) {
 // are supported") require a WWW-Authenticate challenge on every 401.
 func TestTokenInvalidClientBodyCredentialsChallenge(t *testing.T) {
 	f := newFixture(t)
-	id, _ := f.client("svc", v1alpha1.OAuthClientSpec{})
+	id, _ := f.Client("svc", v1alpha1.OAuthClientSpec{})
 	for _, r := range []response{
 		post(t, "/oauth/token", formType, form("grant_type", "client_credentials", "client_id", id, "client_secret", "wrong")),
 		post(t, "/oauth/token", formType, form("grant_type", "client_credentials")),
@@ -516,7 +516,7 @@ func TestTokenInvalidClientBodyCredentialsChallenge(t *testing.T) {
 
 func TestTokenInvalidClientAnswersAreIdentical(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("svc", v1alpha1.OAuthClientSpec{})
+	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{})
 	unknown := id + "-gone"
 	if _, claims := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "client_credentials"), "Authorization", rqBasic(id, secret))); claims["client_id"] != id {
 		t.Fatal("the known client does not work")
@@ -562,8 +562,8 @@ func TestTokenInvalidClientAnswersAreIdentical(t *testing.T) {
 
 func TestTokenEndpointMethods(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("svc", v1alpha1.OAuthClientSpec{})
-	for _, path := range []string{"/oauth/token", "/token", "/api/v4/connect/token", "/clients/" + f.ns + "/svc/token"} {
+	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{})
+	for _, path := range []string{"/oauth/token", "/token", "/api/v4/connect/token", "/clients/" + f.NS + "/svc/token"} {
 		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
 			t.Run(m+" "+path, func(t *testing.T) {
 				q := "?" + form("grant_type", "client_credentials", "client_id", id, "client_secret", secret)
@@ -617,7 +617,7 @@ func rqExactBody(t *testing.T, base string, n int) string {
 
 func TestTokenOversizedBody(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("svc", v1alpha1.OAuthClientSpec{})
+	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{})
 	basic := rqBasic(id, secret)
 	const limit = 64 << 10 // Options.MaxBodyBytes default
 	t.Run("exactly the limit is read", func(t *testing.T) {
@@ -674,12 +674,12 @@ func rqManyParams(n int) (formBody, jsonBody string) {
 // body that is not valid UTF-8 JSON.
 func TestTokenHostileInput(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("svc", v1alpha1.OAuthClientSpec{
+	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken},
 		Scopes:     []string{"api.read"},
 	})
-	_, userPW := f.user("hal", v1alpha1.OAuthUserSpec{})
-	f.user("hashed", v1alpha1.OAuthUserSpec{Password: v1alpha1.PasswordSpec{Hash: bcryptOf(t, "correct horse")}})
+	_, userPW := f.User("hal", v1alpha1.OAuthUserSpec{})
+	f.User("hashed", v1alpha1.OAuthUserSpec{Password: v1alpha1.PasswordSpec{Hash: bcryptOf(t, "correct horse")}})
 	basic := rqBasic(id, secret)
 	// Go's url.ParseQuery refuses more than 10,000 parameters; below that,
 	// unknown parameters are ignored (RFC 6749 §3.2).
@@ -833,12 +833,12 @@ func rqEventuallyInactive(t *testing.T, id, secret, token string) {
 
 func TestIntrospection(t *testing.T) {
 	f := newFixture(t)
-	rs, rsSecret := f.client("rs", v1alpha1.OAuthClientSpec{
+	rs, rsSecret := f.Client("rs", v1alpha1.OAuthClientSpec{
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken},
 		Scopes:     []string{"api.read", "api.write", "offline_access"},
 	})
-	pub, _ := f.client("app", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
-	u, pw := f.user("ivan", v1alpha1.OAuthUserSpec{})
+	pub, _ := f.Client("app", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
+	u, pw := f.User("ivan", v1alpha1.OAuthUserSpec{})
 	basic := rqBasic(rs, rsSecret)
 	body, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "client_credentials", "scope", "api.read"), "Authorization", basic))
 	access := body["access_token"].(string)
@@ -880,7 +880,7 @@ func TestIntrospection(t *testing.T) {
 	})
 	t.Run("another tenant's client sees it inactive", func(t *testing.T) {
 		g := newFixture(t)
-		peer, peerSecret := g.client("peer", v1alpha1.OAuthClientSpec{})
+		peer, peerSecret := g.Client("peer", v1alpha1.OAuthClientSpec{})
 		rqInactive(t, rqIntrospect(t, peer, peerSecret, access))
 	})
 	t.Run("password grant access and refresh tokens", func(t *testing.T) {
@@ -917,10 +917,10 @@ func TestRevocation(t *testing.T) {
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken},
 		Scopes:     []string{"api.read", "offline_access"},
 	}
-	a, aSecret := f.client("a", spec)
-	b, bSecret := f.client("b", spec)
-	pub, _ := f.client("pub", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken}, Scopes: []string{"offline_access"}})
-	_, pw := f.user("judy", v1alpha1.OAuthUserSpec{})
+	a, aSecret := f.Client("a", spec)
+	b, bSecret := f.Client("b", spec)
+	pub, _ := f.Client("pub", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken}, Scopes: []string{"offline_access"}})
+	_, pw := f.User("judy", v1alpha1.OAuthUserSpec{})
 	signIn := func(t *testing.T, id, secret string) (access, refresh string) {
 		t.Helper()
 		body, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "password", "username", "judy", "password", pw, "scope", "offline_access"), "Authorization", rqBasic(id, secret)))
@@ -954,7 +954,7 @@ func TestRevocation(t *testing.T) {
 	t.Run("revoked refresh token fails with invalid_grant", func(t *testing.T) {
 		_, rt := signIn(t, a, aSecret)
 		rqRevoke(t, a, aSecret, rt, "token_type_hint", "refresh_token")
-		rqWaitFamilyGone(t, f.ns, rt)
+		rqWaitFamilyGone(t, f.NS, rt)
 		rqWantError(t, refresh(t, a, aSecret, rt), 400, "invalid_grant")
 		rqWantError(t, refresh(t, a, aSecret, rt), 400, "invalid_grant")
 	})
@@ -978,7 +978,7 @@ func TestRevocation(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Fatalf("revoke: %d %s", r.status, r.raw)
 		}
-		rqWaitFamilyGone(t, f.ns, rt)
+		rqWaitFamilyGone(t, f.NS, rt)
 		rqWantError(t, post(t, "/oauth/token", formType, form("grant_type", "refresh_token", "refresh_token", rt, "client_id", pub)), 400, "invalid_grant")
 	})
 	t.Run("another client cannot revoke", func(t *testing.T) {
@@ -1021,10 +1021,10 @@ func rqWaitFamilyGone(t *testing.T, ns, rt string) {
 // (RFC 6749 §5.2), never a server error.
 func TestRevocationThenImmediateRefresh(t *testing.T) {
 	f := newFixture(t)
-	a, aSecret := f.client("a", v1alpha1.OAuthClientSpec{
+	a, aSecret := f.Client("a", v1alpha1.OAuthClientSpec{
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken}, Scopes: []string{"offline_access"},
 	})
-	_, pw := f.user("kim", v1alpha1.OAuthUserSpec{})
+	_, pw := f.User("kim", v1alpha1.OAuthUserSpec{})
 	for i := 0; i < 10; i++ {
 		body, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "password", "username", "kim", "password", pw, "scope", "offline_access"), "Authorization", rqBasic(a, aSecret)))
 		rt, _ := body["refresh_token"].(string)
@@ -1035,11 +1035,11 @@ func TestRevocationThenImmediateRefresh(t *testing.T) {
 
 func TestUserinfo(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("web", v1alpha1.OAuthClientSpec{
+	id, secret := f.Client("web", v1alpha1.OAuthClientSpec{
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword},
 		Scopes:     []string{"openid", "profile", "email", "api.read"},
 	})
-	u, pw := f.user("frank", v1alpha1.OAuthUserSpec{
+	u, pw := f.User("frank", v1alpha1.OAuthUserSpec{
 		Email: "frank@example.com", EmailVerified: true, DisplayName: "Frank Example", Groups: []string{"ops"},
 		Claims: map[string]string{"team": "blue", "sub": "spoofed", "email": "spoofed@example.com"},
 	})

@@ -46,11 +46,11 @@ func sendTo(t *testing.T, base, method, path, contentType string, body io.Reader
 // clients.
 func TestClientSecretPreviousExpires(t *testing.T) {
 	f := newFixture(t)
-	id, first := f.client("svc", v1alpha1.OAuthClientSpec{Scopes: []string{"api.read"}})
+	id, first := f.Client("svc", v1alpha1.OAuthClientSpec{Scopes: []string{"api.read"}})
 	clk := clocktesting.NewFakeClock(time.Now())
 	base := startServer(t, tokenserver.Options{Clock: clk})
 	end := clk.Now().Add(10 * time.Minute)
-	current, previous, err := h.RotateClientSecret(f.ns, "svc", end)
+	current, previous, err := h.RotateClientSecret(f.NS, "svc", end)
 	if err != nil || previous != first {
 		t.Fatalf("rotate: previous %q (want the first secret), %v", previous, err)
 	}
@@ -88,7 +88,7 @@ func TestClientSecretPreviousExpires(t *testing.T) {
 	})
 	t.Run("after the overlap", func(t *testing.T) {
 		clk.SetTime(end.Add(2 * time.Second))
-		c, err := h.Mem.Directory.ClientByName(t.Context(), f.ns, "svc")
+		c, err := h.Mem.Directory.ClientByName(t.Context(), f.NS, "svc")
 		if err != nil || c.PreviousSecret != previous {
 			t.Fatalf("the directory no longer holds the previous secret (%v): the test proves nothing", err)
 		}
@@ -169,11 +169,11 @@ func jwtPart(t *testing.T, tok string, i int) map[string]any {
 // key) is refused: userinfo 401 invalid_token, introspection {"active":false}.
 func TestBearerTokenTypeAlgorithmAndExpiry(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.client("web", v1alpha1.OAuthClientSpec{
+	id, secret := f.Client("web", v1alpha1.OAuthClientSpec{
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword},
 		Scopes:     []string{"openid", "profile"},
 	})
-	_, pw := f.user("frank", v1alpha1.OAuthUserSpec{})
+	_, pw := f.User("frank", v1alpha1.OAuthUserSpec{})
 	clk := clocktesting.NewFakeClock(time.Now())
 	base := startServer(t, tokenserver.Options{Clock: clk})
 	r := sendTo(t, base, http.MethodPost, "/oauth/token", formType, strings.NewReader(form("grant_type", "password", "username", "frank", "password", pw, "scope", "openid profile")), "Authorization", rqBasic(id, secret))
@@ -248,9 +248,9 @@ func TestBearerTokenTypeAlgorithmAndExpiry(t *testing.T) {
 func TestUserOfAnotherNamespaceCannotSignIn(t *testing.T) {
 	f, elsewhere := newFixture(t), newFixture(t)
 	spec := v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}}
-	id, secret := f.client("app", spec)
-	theirs, theirSecret := elsewhere.client("app", spec)
-	_, pw := elsewhere.user("mallory", v1alpha1.OAuthUserSpec{})
+	id, secret := f.Client("app", spec)
+	theirs, theirSecret := elsewhere.Client("app", spec)
+	_, pw := elsewhere.User("mallory", v1alpha1.OAuthUserSpec{})
 	// Failed sign-ins count against the source address; a server of its own
 	// keeps them off the suite's budget.
 	base := startServer(t, tokenserver.Options{})
@@ -262,10 +262,10 @@ func TestUserOfAnotherNamespaceCannotSignIn(t *testing.T) {
 	}
 	for _, c := range []struct{ name, path, username string }{
 		{"username", "/oauth/token", "mallory"},
-		{"namespace/username", "/oauth/token", elsewhere.ns + "/mallory"},
-		{"username@namespace", "/oauth/token", "mallory@" + elsewhere.ns},
-		{"namespace.username", "/oauth/token", elsewhere.ns + ".mallory"},
-		{"per-client URL", "/clients/" + f.ns + "/app/token", "mallory"},
+		{"namespace/username", "/oauth/token", elsewhere.NS + "/mallory"},
+		{"username@namespace", "/oauth/token", "mallory@" + elsewhere.NS},
+		{"namespace.username", "/oauth/token", elsewhere.NS + ".mallory"},
+		{"per-client URL", "/clients/" + f.NS + "/app/token", "mallory"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := signIn(c.path, c.username, id, secret)

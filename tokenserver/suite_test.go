@@ -18,11 +18,8 @@ import (
 	"time"
 
 	"github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
@@ -56,54 +53,10 @@ func eventually(t testing.TB, f any) gomega.AsyncAssertion {
 	return gomega.NewWithT(t).Eventually(f).WithTimeout(20 * time.Second).WithPolling(50 * time.Millisecond)
 }
 
-// fixture puts clients, users and Secrets in a fresh namespace of the
-// in-memory directory, as the controllers would leave them once Ready.
-type fixture struct {
-	t  testing.TB
-	ns string
-}
+// fixture puts clients, users and Secrets in a fresh namespace.
+type fixture = servertest.Fixture
 
-func newFixture(t testing.TB) *fixture {
-	return &fixture{t: t, ns: h.Namespace()}
-}
-
-// create records a Secret (a user's password Secret, or credentials a
-// client adopts); the directory holds no other objects.
-func (f *fixture) create(obj client.Object) {
-	f.t.Helper()
-	s, ok := obj.(*corev1.Secret)
-	if !ok {
-		f.t.Fatalf("create %T %s: only Secrets are created directly; use client or user", obj, obj.GetName())
-	}
-	if s.Namespace == "" {
-		s.Namespace = f.ns
-	}
-	data := map[string]string{}
-	for k, v := range s.Data {
-		data[k] = string(v)
-	}
-	for k, v := range s.StringData {
-		data[k] = v
-	}
-	h.PutSecret(s.Namespace, s.Name, data)
-}
-
-// client registers an OAuthClient and returns its client_id and secret.
-func (f *fixture) client(name string, spec v1alpha1.OAuthClientSpec) (id, secret string) {
-	f.t.Helper()
-	id, secret, _ = h.Client(f.ns, name, spec)
-	return id, secret
-}
-
-// user registers an OAuthUser and returns it with its generated password.
-func (f *fixture) user(name string, spec v1alpha1.OAuthUserSpec) (*v1alpha1.OAuthUser, string) {
-	f.t.Helper()
-	u, pw, err := h.User(f.ns, name, spec)
-	if err != nil {
-		f.t.Fatalf("user %s: %v", name, err)
-	}
-	return u, pw
-}
+func newFixture(t testing.TB) *fixture { return h.NewFixture(t) }
 
 // response is a raw HTTP answer.
 type response struct {
@@ -163,36 +116,5 @@ const formType = "application/x-www-form-urlencoded"
 // (not the suite's aliases or grace). It stops with the test.
 func startServer(t testing.TB, o tokenserver.Options) string {
 	t.Helper()
-	return h.StartReplica(t, func(d *tokenserver.Options) { *d = withDefaults(o, *d) })
-}
-
-// withDefaults fills the fields a test left zero from d (a test names only
-// what it changes).
-func withDefaults(o, d tokenserver.Options) tokenserver.Options {
-	if o.Issuer == "" {
-		o.Issuer = d.Issuer
-	}
-	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = d.MaxBodyBytes
-	}
-	if o.RefreshGrace == 0 {
-		o.RefreshGrace = d.RefreshGrace
-	}
-	if o.AccessTokenAlg == "" {
-		o.AccessTokenAlg = d.AccessTokenAlg
-	}
-	if o.IDTokenAlg == "" {
-		o.IDTokenAlg = d.IDTokenAlg
-	}
-	if o.UserThrottle.MaxFailures == 0 {
-		o.UserThrottle = d.UserThrottle
-	}
-	if o.SourceThrottle.MaxFailures == 0 {
-		o.SourceThrottle = d.SourceThrottle
-	}
-	if o.Clock == nil {
-		o.Clock = d.Clock
-	}
-	o.Log = d.Log
-	return o
+	return h.StartReplicaWith(t, o)
 }

@@ -3,11 +3,15 @@ package servertest
 import (
 	"context"
 	"fmt"
+	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/contract"
@@ -145,4 +149,55 @@ func setReady(conds *[]metav1.Condition, ready bool, generation int64) {
 		c.Status, c.Reason = metav1.ConditionFalse, "Disabled"
 	}
 	meta.SetStatusCondition(conds, c)
+}
+
+// Fixture puts clients, users and Secrets in one fresh namespace of the
+// harness's directory, as the controllers would leave them once Ready.
+type Fixture struct {
+	T  testing.TB
+	H  *Harness
+	NS string
+}
+
+// NewFixture returns a fixture in a fresh namespace.
+func (h *Harness) NewFixture(t testing.TB) *Fixture {
+	return &Fixture{T: t, H: h, NS: h.Namespace()}
+}
+
+// Create records a Secret (a user's password Secret, or credentials a client
+// adopts); the directory holds no other objects.
+func (f *Fixture) Create(obj client.Object) {
+	f.T.Helper()
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		f.T.Fatalf("create %T %s: only Secrets are created directly; use Client or User", obj, obj.GetName())
+	}
+	if s.Namespace == "" {
+		s.Namespace = f.NS
+	}
+	data := map[string]string{}
+	for k, v := range s.Data {
+		data[k] = string(v)
+	}
+	for k, v := range s.StringData {
+		data[k] = v
+	}
+	f.H.PutSecret(s.Namespace, s.Name, data)
+}
+
+// Client registers an OAuthClient and returns its client_id and secret.
+func (f *Fixture) Client(name string, spec v1alpha1.OAuthClientSpec) (id, secret string) {
+	f.T.Helper()
+	id, secret, _ = f.H.Client(f.NS, name, spec)
+	return id, secret
+}
+
+// User registers an OAuthUser and returns it with its generated password.
+func (f *Fixture) User(name string, spec v1alpha1.OAuthUserSpec) (*v1alpha1.OAuthUser, string) {
+	f.T.Helper()
+	u, pw, err := f.H.User(f.NS, name, spec)
+	if err != nil {
+		f.T.Fatalf("user %s: %v", name, err)
+	}
+	return u, pw
 }

@@ -183,3 +183,42 @@ func (h *Harness) Namespace() string {
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("tw-test-%d-%s", h.nsSeq.Add(1), hex.EncodeToString(b[:]))
 }
+
+// StartReplicaWith is StartReplica with the fields of o that a test set;
+// those left zero keep the server's defaults (a test names only what it
+// changes).
+func (h *Harness) StartReplicaWith(t testing.TB, o tokenserver.Options) string {
+	t.Helper()
+	return h.StartReplica(t, func(d *tokenserver.Options) { *d = withDefaults(o, *d) })
+}
+
+// withDefaults fills the fields a test left zero from d (a test names only
+// what it changes).
+func withDefaults(o, d tokenserver.Options) tokenserver.Options {
+	if o.Issuer == "" {
+		o.Issuer = d.Issuer
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if o.RefreshGrace == 0 {
+		o.RefreshGrace = d.RefreshGrace
+	}
+	if o.AccessTokenAlg == "" {
+		o.AccessTokenAlg = d.AccessTokenAlg
+	}
+	if o.IDTokenAlg == "" {
+		o.IDTokenAlg = d.IDTokenAlg
+	}
+	if o.UserThrottle.MaxFailures == 0 {
+		o.UserThrottle = d.UserThrottle
+	}
+	if o.SourceThrottle.MaxFailures == 0 {
+		o.SourceThrottle = d.SourceThrottle
+	}
+	if o.Clock == nil {
+		o.Clock = d.Clock
+	}
+	o.Log = d.Log
+	return o
+}

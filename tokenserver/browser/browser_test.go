@@ -1,4 +1,4 @@
-package tokenserver_test
+package browser_test
 
 import (
 	"context"
@@ -145,7 +145,7 @@ func TestBrowserAuthorizationCodeFlow(t *testing.T) {
 	f := newFixture(t)
 	redirect, hits := callbackServer(t)
 	cfg := codeClient(f, "webapp", redirect)
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{DisplayName: "Alice"})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{DisplayName: "Alice"})
 	verifier, nonce := oauth2.GenerateVerifier(), "browser-nonce-1"
 	authURL := cfg.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce))
 
@@ -215,10 +215,10 @@ func TestBrowserImplicitFlow(t *testing.T) {
 	ctx := chrome(t)
 	f := newFixture(t)
 	redirect, hits := callbackServer(t)
-	id, _ := f.client("legacy-spa", v1alpha1.OAuthClientSpec{Public: true, DisplayName: "Legacy SPA",
+	id, _ := f.Client("legacy-spa", v1alpha1.OAuthClientSpec{Public: true, DisplayName: "Legacy SPA",
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantImplicit}, Scopes: []string{"openid", "profile"}, RedirectURIs: []string{redirect}})
 	codeOnly := codeClient(f, "modern", redirect)
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	q := url.Values{"client_id": {id}, "redirect_uri": {redirect}, "response_type": {"id_token token"}, "scope": {"openid profile"}, "state": {"imp"}, "nonce": {"imp-nonce"}}
 
 	run(t, ctx, chromedp.Navigate(issuer+"/oauth/authorize?"+q.Encode()))

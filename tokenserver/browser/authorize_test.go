@@ -1,4 +1,4 @@
-package tokenserver_test
+package browser_test
 
 import (
 	"context"
@@ -115,7 +115,7 @@ func (b *browser) signIn(base, authURL, username, password string) *url.URL {
 
 // codeClient is a confidential client of the code flow with refresh tokens.
 func codeClient(f *fixture, name string, redirects ...string) oauth2.Config {
-	id, secret := f.client(name, v1alpha1.OAuthClientSpec{
+	id, secret := f.Client(name, v1alpha1.OAuthClientSpec{
 		DisplayName:  "Example App",
 		GrantTypes:   []v1alpha1.GrantType{v1alpha1.GrantAuthorizationCode, v1alpha1.GrantRefreshToken},
 		Scopes:       []string{"openid", "profile", "email", "offline_access", "api"},
@@ -161,7 +161,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
-	alice, pw := f.user("alice", v1alpha1.OAuthUserSpec{DisplayName: "Alice"})
+	alice, pw := f.User("alice", v1alpha1.OAuthUserSpec{DisplayName: "Alice"})
 	verifier, nonce := oauth2.GenerateVerifier(), "n-0S6_WzA2Mj"
 	authURL := cfg.AuthCodeURL("st&ate=1", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce))
 
@@ -223,7 +223,7 @@ func TestAuthorizationCodeReuseRevokes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	verifier := oauth2.GenerateVerifier()
 	loc := newBrowser(t).signIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", pw)
 	code := loc.Query().Get("code")
@@ -238,7 +238,7 @@ func TestAuthorizationCodeReuseRevokes(t *testing.T) {
 		t.Fatalf("refresh token of a reused code still works: %v", err)
 	}
 	eventually(t, func() any {
-		return rqIntrospect(t, cfg.ClientID, cfg.ClientSecret, tok.AccessToken).body["active"]
+		return introspect(t, cfg.ClientID, cfg.ClientSecret, tok.AccessToken)["active"]
 	}).Should(gomega.BeFalse(), "access token of a reused code still active")
 }
 
@@ -247,7 +247,7 @@ func TestAuthorizationCodeExchangeRefusals(t *testing.T) {
 	f := newFixture(t)
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback", "http://127.0.0.1:8080/other")
 	other := codeClient(f, "other", "http://127.0.0.1:8080/callback")
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	b := newBrowser(t)
 	verifier := oauth2.GenerateVerifier()
 	code := b.signIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", pw).Query().Get("code")
@@ -288,7 +288,7 @@ func TestAuthorizationCodeExpires(t *testing.T) {
 	base := startServer(t, tokenserver.Options{Clock: clk})
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
 	cfg.Endpoint = oauth2.Endpoint{AuthURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token"}
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	verifier := oauth2.GenerateVerifier()
 	loc := newBrowser(t).signIn(base, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", pw)
 	clk.Step(61 * time.Second)
@@ -300,7 +300,7 @@ func TestAuthorizationCodeExpires(t *testing.T) {
 func TestLoginForm(t *testing.T) {
 	f := newFixture(t)
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	authURL := cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 	b := newBrowser(t)
 	v := formFields(t, b.get(authURL))
@@ -360,8 +360,8 @@ func maps(v url.Values, kv ...string) url.Values {
 func TestAuthorizeRequestErrors(t *testing.T) {
 	f := newFixture(t)
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback", "http://127.0.0.1:8080/other")
-	cc, _ := f.client("machine", v1alpha1.OAuthClientSpec{RedirectURIs: []string{"http://127.0.0.1:8080/callback"}})
-	pub, _ := f.client("spa", v1alpha1.OAuthClientSpec{Public: true, Scopes: []string{"openid"},
+	cc, _ := f.Client("machine", v1alpha1.OAuthClientSpec{RedirectURIs: []string{"http://127.0.0.1:8080/callback"}})
+	pub, _ := f.Client("spa", v1alpha1.OAuthClientSpec{Public: true, Scopes: []string{"openid"},
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantAuthorizationCode}, RedirectURIs: []string{"https://spa.example/cb"}})
 	challenge := oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())
 	page := func(q url.Values) string { return issuer + "/oauth/authorize?" + q.Encode() }
@@ -420,10 +420,10 @@ func TestAuthorizeRequestErrors(t *testing.T) {
 
 func TestImplicitFlow(t *testing.T) {
 	f := newFixture(t)
-	id, _ := f.client("legacy-spa", v1alpha1.OAuthClientSpec{Public: true, DisplayName: "Legacy SPA",
+	id, _ := f.Client("legacy-spa", v1alpha1.OAuthClientSpec{Public: true, DisplayName: "Legacy SPA",
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantImplicit}, Scopes: []string{"openid", "profile"},
 		RedirectURIs: []string{"https://spa.example/cb"}})
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	q := url.Values{"client_id": {id}, "response_type": {"id_token token"}, "scope": {"openid profile"}, "state": {"s"}, "nonce": {"n1"}}
 	b := newBrowser(t)
 	loc := b.signIn(issuer, issuer+"/oauth/authorize?"+q.Encode(), "alice", pw)
@@ -453,7 +453,7 @@ func TestImplicitFlow(t *testing.T) {
 }
 
 func TestDiscoveryAdvertisesBrowserFlows(t *testing.T) {
-	r := do(t, mustRequest(t, http.MethodGet, issuer+"/.well-known/openid-configuration"))
+	r := struct{ body map[string]any }{getJSON(t, issuer+"/.well-known/openid-configuration")}
 	if r.body["authorization_endpoint"] != issuer+"/oauth/authorize" {
 		t.Fatalf("authorization_endpoint %v", r.body["authorization_endpoint"])
 	}
@@ -472,7 +472,7 @@ func TestLoginFormIsThrottled(t *testing.T) {
 	f := newFixture(t)
 	base := startServer(t, tokenserver.Options{UserThrottle: throttle.Config{MaxFailures: 2, Window: time.Minute, MaxKeys: 100}})
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	b := newBrowser(t)
 	v := formFields(t, b.get(base+"/oauth/authorize?"+url.Values{"client_id": {cfg.ClientID}, "response_type": {"code"}}.Encode()))
 	for range 2 {
@@ -489,7 +489,7 @@ func TestAuthorizationCodeSingleUseAcrossReplicas(t *testing.T) {
 	f := newFixture(t)
 	second := startServer(t, tokenserver.Options{})
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
-	_, pw := f.user("alice", v1alpha1.OAuthUserSpec{})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	verifier := oauth2.GenerateVerifier()
 	code := newBrowser(t).signIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", pw).Query().Get("code")
 	replicas := []oauth2.Config{cfg, cfg}
