@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,21 @@ func TestInvalidSpecsAreRejected(t *testing.T) {
 		{"username with colon", newUser(ns, "n", func(u *v1alpha1.OAuthUser) {
 			u.Spec.Username = "a:b"
 		}), "spec.username"},
+		{"bcrypt cost 13", hashUser(ns, "o", "$2b$13$"+bcryptTail), "bcrypt cost must be 04..12"},
+		{"bcrypt cost 03", hashUser(ns, "p", "$2y$03$"+bcryptTail), "bcrypt cost must be 04..12"},
+		{"bcrypt cost 31", hashUser(ns, "q", "$2a$31$"+bcryptTail), "bcrypt cost must be 04..12"},
+		{"argon2id m=65537", hashUser(ns, "r", argon2idWith("m=65537,t=1,p=1")), "argon2id memory m must be set and at most 65536 KiB (64 MiB)"},
+		{"argon2id m=1GiB", hashUser(ns, "s", argon2idWith("m=1048576,t=1,p=1")), "argon2id memory m must be set"},
+		{"argon2id m=100000", hashUser(ns, "t", argon2idWith("m=100000,t=1,p=1")), "argon2id memory m must be set"},
+		{"argon2id m=65540", hashUser(ns, "z1", argon2idWith("m=65540,t=1,p=1")), "argon2id memory m must be set"},
+		{"argon2id m=65600", hashUser(ns, "z2", argon2idWith("m=65600,t=1,p=1")), "argon2id memory m must be set"},
+		{"argon2id m=66000", hashUser(ns, "z3", argon2idWith("m=66000,t=1,p=1")), "argon2id memory m must be set"},
+		{"argon2id m=655360", hashUser(ns, "z4", argon2idWith("m=655360,t=1,p=1")), "argon2id memory m must be set"},
+		{"argon2id t=5", hashUser(ns, "u", argon2idWith("m=64,t=5,p=1")), "argon2id time t must be set and at most 4"},
+		{"argon2id t=100", hashUser(ns, "v", argon2idWith("m=64,t=100,p=1")), "argon2id time t must be set"},
+		{"argon2id p=5", hashUser(ns, "w", argon2idWith("m=64,t=1,p=5")), "argon2id parallelism p must be set and at most 4"},
+		{"argon2id p=255 listed first", hashUser(ns, "x", argon2idWith("p=255,m=64,t=1")), "argon2id parallelism p must be set"},
+		{"argon2id without m", hashUser(ns, "y", argon2idWith("t=1,p=1")), "argon2id memory m must be set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +104,44 @@ func TestInvalidSpecsAreRejected(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHashBoundsAccepted checks that the CRD's work bounds on
+// spec.password.hash admit hashes at the limits, in any parameter order.
+func TestHashBoundsAccepted(t *testing.T) {
+	ns := env.Namespace(t)
+	for i, h := range []string{
+		"$2a$04$" + bcryptTail,
+		"$2b$10$" + bcryptTail,
+		"$2y$12$" + bcryptTail,
+		argon2idWith("m=65536,t=4,p=4"),
+		argon2idWith("m=65535,t=3,p=1"),
+		argon2idWith("m=8,t=1,p=1"),
+		argon2idWith("p=4,t=4,m=65536"),
+		argon2idWith("m=9999,t=2,p=3"),
+		// One per branch of the CEL rule's 0..65536 pattern.
+		argon2idWith("m=59999,t=1,p=1"),
+		argon2idWith("m=64999,t=1,p=1"),
+		argon2idWith("m=65499,t=1,p=1"),
+		argon2idWith("m=65529,t=1,p=1"),
+		argon2idWith("m=0065536,t=1,p=1"),
+	} {
+		if err := env.Client.Create(context.Background(), hashUser(ns, fmt.Sprintf("ok-%d", i), h)); err != nil {
+			t.Errorf("hash %q refused: %v", h, err)
+		}
+	}
+}
+
+// bcryptTail is the salt and hash part of a bcrypt hash, after "$2x$NN$".
+const bcryptTail = "JxzEcF2VibuzOqtkQljk2.PN/cgHw3f6yuL3M7F2Zgs3kAHRyGmmW"
+
+// argon2idWith is an argon2id PHC string with the given parameter text.
+func argon2idWith(params string) string {
+	return "$argon2id$v=19$" + params + "$MDEyMzQ1Njc4OWFiY2RlZg$Fh9YXL3IMx1y5jMEl4WPtYPrBHEfBloAge2oySXGzNM"
+}
+
+func hashUser(ns, name, hash string) *v1alpha1.OAuthUser {
+	return newUser(ns, name, func(u *v1alpha1.OAuthUser) { u.Spec.Password.Hash = hash })
 }
 
 func containsString(s, sub string) bool {

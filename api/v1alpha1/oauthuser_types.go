@@ -28,8 +28,15 @@ type PasswordSpec struct {
 	SecretRef *PasswordSecretRef `json:"secretRef,omitempty"`
 	// Hash is a bcrypt ($2a$, $2b$, $2y$) or argon2id ($argon2id$, PHC string
 	// format) hash of the password, so no plaintext exists in the cluster.
+	// Verification runs in the shared token server, so the work is bounded:
+	// bcrypt cost 4..12 (10 recommended); argon2id m at most 65536 (KiB),
+	// t at most 4 and p at most 4 (m=65536,t=3,p=4 recommended).
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('$2a$') || self.startsWith('$2b$') || self.startsWith('$2y$') || self.startsWith('$argon2id$')",message="password.hash must be a bcrypt ($2a$, $2b$, $2y$) or argon2id ($argon2id$) hash"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[$]2[aby][$]') || self.matches('^[$]2[aby][$](0[4-9]|1[0-2])[$]')",message="password.hash: bcrypt cost must be 04..12; rehash with a cost of at most 12"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('$argon2id$') || self.matches('^[$]argon2id[$](v=[0-9]+[$])?([^$]*,)?m=0*([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-6])(,[^$]*)?[$]')",message="password.hash: argon2id memory m must be set and at most 65536 KiB (64 MiB)"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('$argon2id$') || self.matches('^[$]argon2id[$](v=[0-9]+[$])?([^$]*,)?t=0*[0-4](,[^$]*)?[$]')",message="password.hash: argon2id time t must be set and at most 4"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('$argon2id$') || self.matches('^[$]argon2id[$](v=[0-9]+[$])?([^$]*,)?p=0*[0-4](,[^$]*)?[$]')",message="password.hash: argon2id parallelism p must be set and at most 4"
 	// +optional
 	Hash string `json:"hash,omitempty"`
 }
