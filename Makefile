@@ -60,6 +60,10 @@ bench: ## The operator on the embedded control plane, driven by the load generat
 bench-go: setup-envtest ## Go benchmarks: JWT minting and verification, JWKS and every grant over loopback HTTP.
 	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh)" go test -run '^$$' -bench . -benchmem ./internal/... ./tokenserver/... ./test/integration/...
 
+.PHONY: mutate
+mutate: ## Disable each security check in hack/mutate/mutations.txt in turn; fail unless a test notices (MUTATE_FLAGS="-only NAME -j 2"). Not part of test.
+	go run ./hack/mutate $(MUTATE_FLAGS)
+
 .PHONY: demo
 demo: ## Run Tokenwarden locally: control plane, operator, samples; prints kubectl and curl commands. Ctrl-C stops it.
 	go run ./hack/demo $(DEMO_FLAGS)
