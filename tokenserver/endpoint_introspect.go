@@ -41,7 +41,7 @@ func (s *Server) checkAccessToken(ctx context.Context, tok string) (*accessToken
 		return nil, errors.Join(err, store.ErrNotFound)
 	}
 	at := &accessToken{claims: claims, client: c}
-	if claims.Subject != claims.ClientID {
+	if claims.Subject != ClientSubject(claims.ClientID) {
 		u, err := s.dir.UserByUID(ctx, c.Object.Namespace, typesUID(claims.Subject))
 		if err != nil {
 			return nil, err
@@ -116,7 +116,7 @@ func (s *Server) introspectAccess(ctx context.Context, caller *store.Client, tok
 	}
 	resp := map[string]any{
 		"active": true, "token_type": "Bearer", "client_id": c.ClientID, "sub": c.Subject, "iss": c.Issuer,
-		"aud": []string(c.Audience), "jti": c.JTI,
+		"aud": []string(c.Audience), "jti": c.JTI, tokens.ClaimNamespace: at.client.Object.Namespace,
 	}
 	if c.Scope != "" {
 		resp["scope"] = c.Scope

@@ -55,7 +55,7 @@ func TestClientCredentialsWithOAuth2Library(t *testing.T) {
 	if typ != "at+jwt" {
 		t.Fatalf("typ %q", typ)
 	}
-	for k, want := range map[string]any{"iss": issuer, "sub": id, "client_id": id, "scope": "orders.read", "aud": "https://api.example.com"} {
+	for k, want := range map[string]any{"iss": issuer, "sub": "client:" + id, "client_id": id, "scope": "orders.read", "aud": "https://api.example.com"} {
 		if claims[k] != want {
 			t.Errorf("claim %s = %v, want %v", k, claims[k], want)
 		}

@@ -32,6 +32,14 @@ type issueOptions struct {
 	noRefresh bool
 }
 
+// ClientSubject is the sub of a client's own tokens: "client:" and the
+// client_id. User subjects are the OAuthUser's UID (an RFC 4122 UUID, which
+// never contains a colon), so the two spaces are disjoint whatever client_id
+// a client chooses.
+func ClientSubject(clientID string) string { return clientSubjectPrefix + clientID }
+
+const clientSubjectPrefix = "client:"
+
 // issue mints the tokens of a successful grant: always an access token; an
 // id_token when a user asked for openid; a refresh token when the client may
 // refresh and, for OpenID requests, offline_access was asked for (OpenID
@@ -43,7 +51,7 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *store.User,
 	}
 	c := req.client.Object
 	ttl := durationOr(c.Spec.AccessTokenTTL, time.Hour)
-	subject := c.Status.ClientID
+	subject := ClientSubject(c.Status.ClientID)
 	extra := map[string]any{}
 	if user != nil {
 		subject = string(user.Object.UID)
@@ -54,7 +62,7 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *store.User,
 	}
 	access, err := tokens.MintAccessToken(set, s.opts.AccessTokenAlg, tokens.AccessClaims{
 		Issuer: s.opts.Issuer, Subject: subject, Audience: req.audience, ClientID: c.Status.ClientID,
-		Scope: strings.Join(req.scopes, " "), JTI: o.jti, IssuedAt: req.now, TTL: ttl, Extra: extra,
+		Scope: strings.Join(req.scopes, " "), Namespace: c.Namespace, JTI: o.jti, IssuedAt: req.now, TTL: ttl, Extra: extra,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mint access token: %w", err)
@@ -86,7 +94,7 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *store.User,
 func (s *Server) mintIDToken(set *keys.Set, req *tokenRequest, user *store.User, access string, o issueOptions) (string, error) {
 	c := req.client.Object
 	tok, err := tokens.MintIDToken(set, s.opts.IDTokenAlg, tokens.IDClaims{
-		Issuer: s.opts.Issuer, Subject: string(user.Object.UID), Audience: c.Status.ClientID,
+		Issuer: s.opts.Issuer, Subject: string(user.Object.UID), Audience: c.Status.ClientID, Namespace: user.Object.Namespace,
 		IssuedAt: req.now, TTL: durationOr(c.Spec.IDTokenTTL, time.Hour),
 		AuthTime: o.authTime, Nonce: o.nonce, AccessToken: access,
 		Claims: userClaims(user.Object, req.scopes),
@@ -110,7 +118,7 @@ func userClaims(u *v1alpha1.OAuthUser, scopes []string) map[string]any {
 			claims["groups"] = u.Spec.Groups
 		}
 		for k, v := range u.Spec.Claims {
-			if !registeredClaims[k] {
+			if !tokens.ReservedUserClaim(k) {
 				claims[k] = v
 			}
 		}
@@ -120,13 +128,6 @@ func userClaims(u *v1alpha1.OAuthUser, scopes []string) map[string]any {
 		claims["email_verified"] = u.Spec.EmailVerified
 	}
 	return claims
-}
-
-// registeredClaims cannot be overridden by a user's extra claims.
-var registeredClaims = map[string]bool{
-	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
-	"auth_time": true, "nonce": true, "acr": true, "amr": true, "azp": true, "at_hash": true, "c_hash": true,
-	"client_id": true, "scope": true, "preferred_username": true, "email": true, "email_verified": true,
 }
 
 // durationOr is d, or def when the field is unset (objects created before a

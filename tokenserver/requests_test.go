@@ -135,8 +135,8 @@ func TestTokenRequestShapes(t *testing.T) {
 	cc := func(t *testing.T, r response, scope string) {
 		t.Helper()
 		body, claims := rqWantToken(t, r)
-		if claims["client_id"] != id || claims["sub"] != id || claims["iss"] != issuer {
-			t.Fatalf("claims %v, want client_id and sub %s", claims, id)
+		if claims["client_id"] != id || claims["sub"] != tokenserver.ClientSubject(id) || claims["iss"] != issuer || claims["tokenwarden.dev/namespace"] != f.NS {
+			t.Fatalf("claims %v, want client_id %s, sub client:%[2]s and the namespace", claims, id)
 		}
 		if body["scope"] != scope || claims["scope"] != scope {
 			t.Fatalf("scope %v / claim %v, want %q", body["scope"], claims["scope"], scope)
@@ -855,7 +855,7 @@ func TestIntrospection(t *testing.T) {
 	t.Run("access token just issued", func(t *testing.T) {
 		r := rqIntrospect(t, rs, rsSecret, access)
 		exp, _ := r.body["exp"].(float64)
-		if r.body["active"] != true || r.body["scope"] != "api.read" || r.body["client_id"] != rs || r.body["sub"] != rs ||
+		if r.body["active"] != true || r.body["scope"] != "api.read" || r.body["client_id"] != rs || r.body["sub"] != "client:"+rs ||
 			!strings.EqualFold(fmt.Sprint(r.body["token_type"]), "Bearer") || r.body["iss"] != issuer {
 			t.Fatalf("introspection %s", r.raw)
 		}

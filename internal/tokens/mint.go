@@ -26,6 +26,11 @@ const (
 	TypeIDToken = keys.TypeIDToken
 )
 
+// ClaimNamespace names the namespace (tenant) a token was issued in. It is
+// a collision-resistant public claim name (RFC 7519 §4.2) that neither extra
+// claims nor a user's own claims can set.
+const ClaimNamespace = "tokenwarden.dev/namespace"
+
 // AccessClaims describe an access token.
 type AccessClaims struct {
 	Issuer   string
@@ -33,6 +38,8 @@ type AccessClaims struct {
 	Audience []string
 	ClientID string
 	Scope    string
+	// Namespace is the tenant of the client; it becomes ClaimNamespace.
+	Namespace string
 	// JTI is generated when empty.
 	JTI      string
 	IssuedAt time.Time
@@ -47,10 +54,12 @@ type IDClaims struct {
 	Issuer   string
 	Subject  string
 	Audience string
-	IssuedAt time.Time
-	TTL      time.Duration
-	AuthTime time.Time
-	Nonce    string
+	// Namespace is the tenant of the user; it becomes ClaimNamespace.
+	Namespace string
+	IssuedAt  time.Time
+	TTL       time.Duration
+	AuthTime  time.Time
+	Nonce     string
 	// AccessToken, when set, yields at_hash (§3.1.3.6, §3.2.2.10).
 	AccessToken string
 	// Claims are the user's claims released by the granted scopes.
@@ -70,13 +79,14 @@ type accessPayload struct {
 	JTI       string `json:"jti"`
 	ClientID  string `json:"client_id"`
 	Scope     string `json:"scope,omitempty"`
+	Namespace string `json:"tokenwarden.dev/namespace,omitempty"`
 }
 
 // reservedAccessClaims are set by MintAccessToken alone; Extra never carries
 // them, scope included when Scope is empty.
 var reservedAccessClaims = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "iat": true, "nbf": true, "exp": true,
-	"jti": true, "client_id": true, "scope": true,
+	"jti": true, "client_id": true, "scope": true, ClaimNamespace: true,
 }
 
 // idPayload is the JSON of an id_token's claims set by MintIDToken.
@@ -89,13 +99,27 @@ type idPayload struct {
 	AuthTime *int64 `json:"auth_time,omitempty"`
 	Nonce    string `json:"nonce,omitempty"`
 	ATHash   string `json:"at_hash,omitempty"`
+	// Namespace is ClaimNamespace.
+	Namespace string `json:"tokenwarden.dev/namespace,omitempty"`
 }
 
 // reservedIDClaims are set by MintIDToken alone; user claims never carry them.
 var reservedIDClaims = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "iat": true, "exp": true, "nbf": true, "jti": true,
 	"auth_time": true, "nonce": true, "at_hash": true, "c_hash": true, "azp": true, "acr": true, "amr": true,
+	ClaimNamespace: true,
 }
+
+// ReservedUserClaim reports whether a user's own claims may not set name:
+// the id_token's registered claims and the claims other grants rely on
+// (client_id, scope, preferred_username, email, email_verified).
+func ReservedUserClaim(name string) bool {
+	return reservedIDClaims[name] || reservedAccessClaims[name] || userDerivedClaims[name]
+}
+
+// userDerivedClaims come from the OAuthUser's own fields, never from its
+// free-form claims.
+var userDerivedClaims = map[string]bool{"preferred_username": true, "email": true, "email_verified": true}
 
 // MintAccessToken signs an access token in the RFC 9068 profile with the
 // active key of alg.
@@ -107,7 +131,7 @@ func MintAccessToken(set *keys.Set, alg keys.Algorithm, c AccessClaims) (string,
 	p := accessPayload{
 		Issuer: c.Issuer, Subject: c.Subject, Audience: audienceClaim(c.Audience),
 		IssuedAt: iat, NotBefore: iat, Expiry: c.IssuedAt.Add(c.TTL).Unix(),
-		JTI: c.JTI, ClientID: c.ClientID, Scope: c.Scope,
+		JTI: c.JTI, ClientID: c.ClientID, Scope: c.Scope, Namespace: c.Namespace,
 	}
 	payload, err := encodeClaims(p, c.Extra, reservedAccessClaims)
 	if err != nil {
@@ -120,7 +144,7 @@ func MintAccessToken(set *keys.Set, alg keys.Algorithm, c AccessClaims) (string,
 func MintIDToken(set *keys.Set, alg keys.Algorithm, c IDClaims) (string, error) {
 	p := idPayload{
 		Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience,
-		IssuedAt: c.IssuedAt.Unix(), Expiry: c.IssuedAt.Add(c.TTL).Unix(), Nonce: c.Nonce,
+		IssuedAt: c.IssuedAt.Unix(), Expiry: c.IssuedAt.Add(c.TTL).Unix(), Nonce: c.Nonce, Namespace: c.Namespace,
 	}
 	if !c.AuthTime.IsZero() {
 		at := c.AuthTime.Unix()

@@ -15,6 +15,10 @@ import (
 	"k8s.io/utils/clock"
 )
 
+// NamespaceClaim is the claim in which Tokenwarden names the namespace
+// (tenant) of the client a token was issued to.
+const NamespaceClaim = "tokenwarden.dev/namespace"
+
 // Config says which tokens a resource server accepts.
 type Config struct {
 	// Issuer is the Tokenwarden issuer URL, exactly as in the tokens' iss
@@ -29,10 +33,11 @@ type Config struct {
 	Algorithms []string
 	// Leeway for exp, nbf and iat, for clock skew (default 30 s).
 	Leeway time.Duration
-	// TenantClaim, when set, names a claim that must equal Tenant, e.g.
-	// the namespace of the OAuthClient. Tokenwarden's tokens carry the
-	// tenant once the tenant-isolation issue adds the claim; until then
-	// leave it empty (a configured claim that is missing refuses the token).
+	// TenantClaim, when set, names a claim that must equal Tenant.
+	// Tokenwarden's tokens name the namespace of the client they were issued
+	// to in NamespaceClaim: set TenantClaim to it and Tenant to the
+	// namespaces whose clients this API serves (a missing claim refuses the
+	// token).
 	TenantClaim string
 	// Tenant is the value TenantClaim must have.
 	Tenant string
