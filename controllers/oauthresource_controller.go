@@ -88,29 +88,38 @@ func (r *OAuthResourceReconciler) reconcile(ctx context.Context, res *v1alpha1.O
 	return nil
 }
 
-// audienceHolder names what keeps res from holding aud: an OAuthResource
-// that takes precedence for it, or an OAuthClient of another namespace whose
-// client_id it is (a client's own tokens carry its client_id as aud, so a
-// resource elsewhere claiming it could grant tokens that pass for that
-// client's). It returns "" when res may hold aud.
+// audienceHolder names what keeps res from holding aud: an OAuthClient of
+// another namespace whose client_id it is (a client's own tokens carry its
+// client_id as aud, so a resource elsewhere holding it could grant tokens
+// that pass for that client's), or an OAuthResource that may hold it and
+// takes precedence. It returns "" when res may hold aud.
 func (r *OAuthResourceReconciler) audienceHolder(ctx context.Context, res *v1alpha1.OAuthResource, aud string) (string, error) {
+	var clients v1alpha1.OAuthClientList
+	if err := r.List(ctx, &clients, client.MatchingFields{contract.IndexWantedClientID: aud}); err != nil {
+		return "", fmt.Errorf("list clients with the audience as client_id: %w", err)
+	}
+	// blocked reports whether a client of another namespace than ns has
+	// aud as its client_id, naming it.
+	blocked := func(ns string) string {
+		for _, c := range clients.Items {
+			if c.Namespace != ns && c.DeletionTimestamp.IsZero() {
+				return "OAuthClient " + c.Namespace + "/" + c.Name + " as its client_id"
+			}
+		}
+		return ""
+	}
+	if by := blocked(res.Namespace); by != "" {
+		return by, nil
+	}
 	var list v1alpha1.OAuthResourceList
 	if err := r.List(ctx, &list, client.MatchingFields{contract.IndexWantedAudience: aud}); err != nil {
 		return "", fmt.Errorf("list resources wanting audience: %w", err)
 	}
 	for i := range list.Items {
 		o := &list.Items[i]
-		if o.UID != res.UID && o.DeletionTimestamp.IsZero() && takesPrecedence(o, o.Status.Audience == aud, res, res.Status.Audience == aud) {
+		if o.UID != res.UID && o.DeletionTimestamp.IsZero() && blocked(o.Namespace) == "" &&
+			takesPrecedence(o, o.Status.Audience == aud, res, res.Status.Audience == aud) {
 			return "OAuthResource " + o.Namespace + "/" + o.Name, nil
-		}
-	}
-	var clients v1alpha1.OAuthClientList
-	if err := r.List(ctx, &clients, client.MatchingFields{contract.IndexWantedClientID: aud}); err != nil {
-		return "", fmt.Errorf("list clients with the audience as client_id: %w", err)
-	}
-	for _, c := range clients.Items {
-		if c.Namespace != res.Namespace && c.DeletionTimestamp.IsZero() {
-			return "OAuthClient " + c.Namespace + "/" + c.Name + " as its client_id", nil
 		}
 	}
 	return "", nil

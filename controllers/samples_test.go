@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,9 +37,14 @@ func TestSamplesBecomeReady(t *testing.T) {
 		o := obj.(client.Object)
 		o.SetNamespace(ns)
 		create(t, o)
+		// Audiences are cluster-wide: free the sample's for a rerun.
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
 		waitReady(t, o, metav1.ConditionTrue, "Ready")
 		var secretName string
 		switch x := o.(type) {
+		case *v1alpha1.OAuthResource:
+			g.Expect(x.Status.Audience).To(gomega.Equal(x.Spec.Audience), file)
+			continue
 		case *v1alpha1.OAuthClient:
 			secretName = x.Status.SecretName
 			s := getSecret(t, ns, secretName)
@@ -58,5 +64,12 @@ func TestSamplesBecomeReady(t *testing.T) {
 			t.Fatalf("%s: unexpected kind %T", file, obj)
 		}
 		g.Expect(strings.HasPrefix(secretName, o.GetName())).To(gomega.BeTrue(), file)
+	}
+	// Every audience a sample client asks for is granted by a sample
+	// resource.
+	var clients v1alpha1.OAuthClientList
+	g.Expect(env.Client.List(context.Background(), &clients, client.InNamespace(ns))).To(gomega.Succeed())
+	for _, c := range clients.Items {
+		eventually(t, audiencesGranted(&c)).Should(gomega.Equal("True/Granted"), c.Name)
 	}
 }

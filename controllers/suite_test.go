@@ -76,6 +76,8 @@ func readyCondition(t *testing.T, obj client.Object) func() *metav1.Condition {
 			return meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionReady)
 		case *v1alpha1.OAuthUser:
 			return meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionReady)
+		case *v1alpha1.OAuthResource:
+			return meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionReady)
 		}
 		t.Fatalf("unexpected type %T", obj)
 		return nil
