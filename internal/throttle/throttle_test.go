@@ -40,8 +40,11 @@ func (l *Limiter) stored(key string) ([]time.Time, bool) {
 	s := l.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, ok := s.keys[key]
-	return append([]time.Time(nil), f...), ok
+	e, ok := s.keys[key]
+	if !ok {
+		return nil, false
+	}
+	return append([]time.Time(nil), e.fails...), true
 }
 
 // sameShardKeys returns n distinct keys that all land in one shard of l.
