@@ -33,11 +33,11 @@ func (s *Server) IssueCode(ctx context.Context, c *store.Client, user *store.Use
 // refresh token (RFC 6749 §4.2.2); an id_token returned with an access token
 // carries at_hash.
 func (s *Server) IssueImplicit(ctx context.Context, c *store.Client, user *store.User, r browser.ImplicitRequest) (*browser.Implicit, error) {
-	aud, err := checkAudience(c.Object, nil)
+	aud, scopes, err := s.newTarget(ctx, c.Object, nil, r.Scopes, false)
 	if err != nil {
 		return nil, err
 	}
-	req := &tokenRequest{client: c, scopes: r.Scopes, audience: aud, source: r.Source, now: s.opts.Clock.Now()}
+	req := &tokenRequest{client: c, scopes: scopes, audience: aud, source: r.Source, now: s.opts.Clock.Now()}
 	o := issueOptions{authTime: r.AuthTime, nonce: r.Nonce, noRefresh: true}
 	if r.AccessToken {
 		res, err := s.issue(ctx, req, user, o)

@@ -3,7 +3,6 @@ package tokenserver
 import (
 	"context"
 	"net/http"
-	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -95,11 +94,11 @@ func (s *Server) runGrant(ctx context.Context, c *store.Client, g grant, in gran
 		return nil, oauth.NewError(http.StatusBadRequest, oauth.ErrUnauthorizedClient, "the client may not use grant_type "+grantType)
 	}
 	req := &tokenRequest{in: in, client: c, source: source, now: s.opts.Clock.Now()}
-	var err error
-	if req.scopes, err = oauth.CheckScopes(c.Object, in.scope, grantType); err != nil {
+	scopes, err := oauth.CheckScopes(c.Object, in.scope, grantType)
+	if err != nil {
 		return nil, err
 	}
-	if req.audience, err = checkAudience(c.Object, in.audience); err != nil {
+	if req.audience, req.scopes, err = s.newTarget(ctx, c.Object, in.audience, scopes, len(in.scope) > 0); err != nil {
 		return nil, err
 	}
 	return g.handle(ctx, req)
@@ -156,22 +155,4 @@ func (s *Server) checkClientSecret(c *store.Client, presented string) bool {
 		ok = credentials.Equal(presented, c.PreviousSecret) || ok
 	}
 	return ok
-}
-
-// checkAudience returns the aud of the access token: what the request asks for
-// with "audience" (space-separated) or "resource" (RFC 8707), within the
-// client's audiences; by default all of them, or the client itself.
-func checkAudience(c *v1alpha1.OAuthClient, asked []string) ([]string, error) {
-	if len(asked) == 0 {
-		if len(c.Spec.Audiences) > 0 {
-			return c.Spec.Audiences, nil
-		}
-		return []string{c.Status.ClientID}, nil
-	}
-	for _, a := range asked {
-		if !slices.Contains(c.Spec.Audiences, a) {
-			return nil, oauth.NewError(http.StatusBadRequest, oauth.ErrInvalidTarget, "audience "+oauth.QuoteShort(a)+" is not allowed for this client")
-		}
-	}
-	return asked, nil
 }

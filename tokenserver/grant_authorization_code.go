@@ -48,9 +48,11 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 			return err
 		}
 		user = u
-		// Never more than the client may still have.
-		req.scopes = slices.DeleteFunc(slices.Clone(rec.Scopes), func(sc string) bool { return !slices.Contains(c.Spec.Scopes, sc) })
-		return nil
+		// Never more than the client may still have, nor than the
+		// resources of the token's audience grant.
+		scopes := slices.DeleteFunc(slices.Clone(rec.Scopes), func(sc string) bool { return !slices.Contains(c.Spec.Scopes, sc) })
+		req.audience, req.scopes, err = g.s.narrowTarget(ctx, c, req.audience, scopes)
+		return err
 	}
 	mark := func(rec *store.AuthCode) {
 		rec.FamilyID, rec.AccessJTI, rec.AccessExpiresAt = familyID, jti, accessExpires

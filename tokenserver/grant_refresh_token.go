@@ -33,28 +33,7 @@ func (g refreshTokenGrant) handle(ctx context.Context, req *tokenRequest) (*issu
 			return err
 		}
 		user = u
-		// A refresh may narrow the scope but never widen it (RFC 6749 §6),
-		// and never beyond what the client may still have.
-		granted := slices.DeleteFunc(slices.Clone(f.Scopes), func(sc string) bool { return !slices.Contains(c.Spec.Scopes, sc) })
-		req.scopes = granted
-		if len(asked) > 0 {
-			for _, sc := range asked {
-				if !slices.Contains(granted, sc) {
-					return oauth.InvalidScope("scope " + oauth.QuoteShort(sc) + " was not granted to this refresh token")
-				}
-			}
-			req.scopes = asked
-		}
-		if !askedAud {
-			req.audience = f.Audience
-			return nil
-		}
-		for _, a := range req.audience {
-			if !slices.Contains(f.Audience, a) {
-				return oauth.NewError(http.StatusBadRequest, oauth.ErrInvalidTarget, "audience "+oauth.QuoteShort(a)+" was not granted to this refresh token")
-			}
-		}
-		return nil
+		return g.narrow(ctx, req, f, asked, askedAud)
 	}
 	f, next, err := g.s.rotateFamily(ctx, c.Namespace, tok, c.UID, check)
 	if errors.Is(err, errFamilyInvalid) {
@@ -71,4 +50,39 @@ func (g refreshTokenGrant) handle(ctx context.Context, req *tokenRequest) (*issu
 		return nil, err
 	}
 	return g.s.issue(ctx, req, user, issueOptions{refreshToken: next, authTime: f.AuthTime})
+}
+
+// narrow decides the scopes and audience of a refreshed token: a refresh may
+// narrow them but never widen them (RFC 6749 §6), never beyond what the
+// client may still have, and never beyond what the resources still grant,
+// so a withdrawn grant disappears from the next token.
+func (g refreshTokenGrant) narrow(ctx context.Context, req *tokenRequest, f *store.Family, asked []string, askedAud bool) error {
+	c := req.client.Object
+	scopes := slices.DeleteFunc(slices.Clone(f.Scopes), func(sc string) bool { return !slices.Contains(c.Spec.Scopes, sc) })
+	for _, sc := range asked {
+		if !slices.Contains(scopes, sc) {
+			return oauth.InvalidScope("scope " + oauth.QuoteShort(sc) + " was not granted to this refresh token")
+		}
+	}
+	if len(asked) > 0 {
+		scopes = asked
+	}
+	aud := f.Audience
+	if askedAud {
+		for _, a := range req.audience {
+			if !slices.Contains(f.Audience, a) {
+				return oauth.NewError(http.StatusBadRequest, oauth.ErrInvalidTarget, "audience "+oauth.QuoteShort(a)+" was not granted to this refresh token")
+			}
+		}
+		aud = req.audience
+	}
+	aud, kept, err := g.s.narrowTarget(ctx, c, aud, scopes)
+	if err != nil {
+		return err
+	}
+	if len(asked) > 0 && len(kept) < len(asked) {
+		return oauth.InvalidScope("a requested scope is no longer granted for the token's audience")
+	}
+	req.audience, req.scopes = aud, kept
+	return nil
 }

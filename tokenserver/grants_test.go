@@ -37,8 +37,10 @@ func accessClaims(t *testing.T, tok string) (string, map[string]any) {
 
 func TestClientCredentialsWithOAuth2Library(t *testing.T) {
 	f := newFixture(t)
+	api := "https://api.example.com/" + f.NS
+	f.Resource("orders", v1alpha1.OAuthResourceSpec{Audience: api, Scopes: []string{"orders.read", "orders.write"}})
 	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{
-		Scopes: []string{"orders.read", "orders.write"}, Audiences: []string{"https://api.example.com"},
+		Scopes: []string{"orders.read", "orders.write"}, Audiences: []string{api},
 	})
 	cfg := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: issuer + "/oauth/token", Scopes: []string{"orders.read"}}
 	tok, err := cfg.Token(context.Background())
@@ -55,7 +57,7 @@ func TestClientCredentialsWithOAuth2Library(t *testing.T) {
 	if typ != "at+jwt" {
 		t.Fatalf("typ %q", typ)
 	}
-	for k, want := range map[string]any{"iss": issuer, "sub": "client:" + id, "client_id": id, "scope": "orders.read", "aud": "https://api.example.com"} {
+	for k, want := range map[string]any{"iss": issuer, "sub": "client:" + id, "client_id": id, "scope": "orders.read", "aud": api} {
 		if claims[k] != want {
 			t.Errorf("claim %s = %v, want %v", k, claims[k], want)
 		}

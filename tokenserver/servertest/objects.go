@@ -201,3 +201,17 @@ func (f *Fixture) User(name string, spec v1alpha1.OAuthUserSpec) (*v1alpha1.OAut
 	}
 	return u, pw
 }
+
+// Resource registers an OAuthResource as its controller would leave it when
+// it holds its audience.
+func (h *Harness) Resource(namespace, name string, spec v1alpha1.OAuthResourceSpec) *v1alpha1.OAuthResource {
+	r := &v1alpha1.OAuthResource{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Generation: 1, CreationTimestamp: metav1.Now()}, Spec: spec}
+	r.Status.Audience = spec.Audience
+	meta.SetStatusCondition(&r.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", ObservedGeneration: 1})
+	return h.Mem.Directory.PutResource(r)
+}
+
+// Resource registers an OAuthResource in the fixture's namespace.
+func (f *Fixture) Resource(name string, spec v1alpha1.OAuthResourceSpec) *v1alpha1.OAuthResource {
+	return f.H.Resource(f.NS, name, spec)
+}
