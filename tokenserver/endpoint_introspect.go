@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/internal/tokens"
@@ -111,7 +112,7 @@ func (s *Server) introspectAccess(ctx context.Context, caller *store.Client, tok
 		return nil, err
 	}
 	c := at.claims
-	if at.client.Object.Namespace != caller.Object.Namespace && !slices.Contains(c.Audience, caller.Object.Status.ClientID) {
+	if !s.mayIntrospect(ctx, caller.Object, at.client.Object.Namespace, c.Audience) {
 		return nil, store.ErrNotFound
 	}
 	resp := map[string]any{
@@ -186,4 +187,21 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	oauth.SetNoStore(w.Header())
 	w.WriteHeader(http.StatusOK)
+}
+
+// mayIntrospect: a client sees access tokens of its own namespace, tokens
+// addressed to it, and tokens for an audience that a resource of its own
+// namespace holds (the resource server of that namespace checking a token a
+// grant let another namespace's client obtain). Anything else is reported
+// inactive, so introspection reveals nothing across tenants.
+func (s *Server) mayIntrospect(ctx context.Context, caller *v1alpha1.OAuthClient, tokenNamespace string, aud []string) bool {
+	if tokenNamespace == caller.Namespace || slices.Contains(aud, caller.Status.ClientID) {
+		return true
+	}
+	for _, a := range aud {
+		if r, err := s.dir.ResourceByAudience(ctx, a); err == nil && r.Namespace == caller.Namespace {
+			return true
+		}
+	}
+	return false
 }
