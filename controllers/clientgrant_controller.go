@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlevent "sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -89,12 +90,12 @@ func (r *ClientGrantReconciler) reconcile(ctx context.Context, c *v1alpha1.OAuth
 }
 
 // SetupWithManager registers the reconciler. A client is decided again when
-// its spec changes, when a resource holding or asking for one of its
+// its spec or the client_id it holds changes (its own is always granted), when a resource holding or asking for one of its
 // audiences changes (grants given or withdrawn, an audience claimed or
 // freed), and when its namespace's labels change (namespace selectors).
 func (r *ClientGrantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.OAuthClient{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&v1alpha1.OAuthClient{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, clientIDChanged()))).
 		Watches(&v1alpha1.OAuthResource{}, handler.EnqueueRequestsFromMapFunc(r.askingClients)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.namespaceClients),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
@@ -136,4 +137,15 @@ func (r *ClientGrantReconciler) namespaceClients(ctx context.Context, o client.O
 		}
 	}
 	return reqs
+}
+
+// clientIDChanged passes updates that change the client_id a client holds;
+// other status changes (the other writers of client status) do not matter
+// here.
+func clientIDChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e ctrlevent.UpdateEvent) bool {
+		o, okOld := e.ObjectOld.(*v1alpha1.OAuthClient)
+		n, okNew := e.ObjectNew.(*v1alpha1.OAuthClient)
+		return okOld && okNew && o.Status.ClientID != n.Status.ClientID
+	}}
 }

@@ -157,6 +157,12 @@ func TestGrantSameNamespaceAndNoSuchResource(t *testing.T) {
 	create(t, newResource(ns, "late", unheld))
 	eventually(t, audienceOf(lonely, unheld)).Should(granted(ns+"/late", "payments.read"))
 
+	// A client asking for its own client_id is granted it, as the token
+	// server does, once it holds the id.
+	self := asking(ns, "self", ns+".self")
+	create(t, self)
+	eventually(t, audienceOf(self, ns+".self")).Should(granted(""))
+
 	// A client without audiences is granted trivially.
 	plain := newClient(ns, "plain")
 	create(t, plain)

@@ -152,13 +152,19 @@ func definedOf(r *v1alpha1.OAuthResource, want []string) []string {
 }
 
 // ForClient decides every audience of c's spec.audiences, for its status.
-// holders maps an audience to the resource holding it (absent when none
+// The client's own client_id (status.clientID) is granted, as the token
+// server grants it. holders maps an audience to the resource holding it (absent when none
 // does); nsLabels are the labels of c's namespace. The scopes shown are
 // those of c's spec.scopes the resource grants, since a client can request
 // no others.
 func ForClient(c *v1alpha1.OAuthClient, nsLabels map[string]string, holders map[string]*v1alpha1.OAuthResource) []v1alpha1.AudienceStatus {
 	var out []v1alpha1.AudienceStatus
 	for _, aud := range c.Spec.Audiences {
+		if aud != "" && aud == c.Status.ClientID {
+			// The token server always grants a client its own client_id.
+			out = append(out, v1alpha1.AudienceStatus{Audience: aud, Granted: true, Message: "the client's own client_id"})
+			continue
+		}
 		d := Decide(Request{
 			ClientNamespace: c.Namespace, ClientName: c.Name, NamespaceLabels: nsLabels,
 			Audience: aud, Resource: holders[aud], Scopes: nonNil(c.Spec.Scopes),

@@ -239,6 +239,13 @@ func TestForClientAndSummary(t *testing.T) {
 		t.Errorf("summary without audiences: %v %q", ok, msg)
 	}
 
+	// Its own client_id is granted, with no resource.
+	c.Status.ClientID = "teama.billing"
+	c.Spec.Audiences = []string{aud, "teama.billing"}
+	if g := ForClient(c, nil, holders)[1]; !g.Granted || g.Resource != "" || g.Reason != "" {
+		t.Errorf("own client_id: %+v", g)
+	}
+
 	// A client listing no scopes asks for none: granted, with no scopes.
 	c.Spec.Scopes = nil
 	if g := ForClient(c, nil, holders)[0]; !g.Granted || len(g.Scopes) != 0 {
