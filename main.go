@@ -78,6 +78,7 @@ func bindTokenFlags(fs *flag.FlagSet, t *tokenserver.Options) {
 	fs.DurationVar(&t.RefreshGrace, "refresh-grace", t.RefreshGrace, "How long a just-rotated refresh token is still accepted, for honest retries; a later replay revokes its family. 0 turns the window off.")
 	fs.Int64Var(&t.MaxBodyBytes, "max-body-bytes", t.MaxBodyBytes, "Largest request body the token server reads.")
 	fs.IntVar(&t.UserThrottle.MaxFailures, "throttle-user-failures", t.UserThrottle.MaxFailures, "Failed sign-ins of one user from one source address within --throttle-window before further attempts from there wait (the owner signing in from elsewhere is not locked out).")
+	fs.IntVar(&t.HashConcurrency, "hash-concurrency", t.HashConcurrency, "Password-hash verifications run at once per replica (each may hold 64 MiB for argon2id); a sign-in beyond it is answered 503 temporarily_unavailable with Retry-After.")
 	fs.IntVar(&t.SourceThrottle.MaxFailures, "throttle-source-failures", t.SourceThrottle.MaxFailures, "Failed sign-ins per source address within --throttle-window before further attempts wait.")
 	fs.Func("throttle-window", "Sliding window of the failed sign-in throttle; a block always ends within it (default "+t.UserThrottle.Window.String()+").", func(v string) error {
 		d, err := time.ParseDuration(v)

@@ -2,12 +2,14 @@ package tokenserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
+	"github.com/tokenwarden/tokenwarden/internal/password"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -28,48 +30,58 @@ func (g passwordGrant) handle(ctx context.Context, req *tokenRequest) (*issued, 
 	return g.s.issue(ctx, req, user, issueOptions{authTime: req.now})
 }
 
-// authenticateUser checks a username and password of the client's namespace,
-// throttled per user and per source address. Every failure is the same
-// invalid_grant, so the answer does not tell whether the user exists.
+// authenticateUser checks a username and password of the client's namespace.
+// The attempt is reserved in the throttle before any verification, so a
+// burst from one source gets at most its budget of verifications. Every
+// refusal is the same invalid_grant after the same work (an unknown user, a
+// user without a usable password and a disabled one spend a dummy hash
+// verification), so neither the answer nor its timing tells whether the user
+// exists, or whether a disabled user's password was right.
 func (s *Server) authenticateUser(ctx context.Context, namespace, username, pw, source string) (*store.User, error) {
-	throttleKey := namespace + "/" + username
-	if ok, retry := s.throttle.Check(throttleKey, source); !ok {
+	r, ok, retry := s.throttle.Reserve(namespace+"/"+username, source)
+	if !ok {
 		s.metrics.throttled()
-		e := oauth.NewError(http.StatusBadRequest, oauth.ErrInvalidGrant, "too many failed attempts; try again in "+strconv.Itoa(int(retry.Seconds())+1)+" s")
-		return nil, e
+		return nil, oauth.NewError(http.StatusBadRequest, oauth.ErrInvalidGrant, "too many failed attempts; try again in "+strconv.Itoa(int(retry.Seconds())+1)+" s")
 	}
+	defer r.Cancel() // an attempt neither failed nor succeeded (a server error) does not count
 	user, err := s.dir.User(ctx, namespace, username)
-	if err != nil && err != store.ErrNotFound {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	ok := false
-	if user != nil {
-		if ok, err = s.checkPassword(user, pw); err != nil {
-			return nil, err
-		}
-	} else {
-		// Spend a comparison as for a real user.
-		credentials.Equal(pw, "no-such-user")
+	ok, err = s.checkPassword(user, pw)
+	if err != nil {
+		return nil, err
 	}
-	if !ok {
-		s.throttle.Failed(throttleKey, source)
+	if !ok || user.Object.Spec.Disabled {
+		r.Failed()
 		s.metrics.userAuthFailed()
 		return nil, oauth.InvalidGrant("the username or password is wrong")
 	}
-	s.throttle.Succeeded(throttleKey, source)
-	if user.Object.Spec.Disabled {
-		return nil, oauth.InvalidGrant("the user is disabled")
-	}
+	r.Succeeded()
 	return user, nil
 }
 
 // checkPassword compares in constant time when the plaintext is known, and
-// verifies the hash (through the cache of recent successes) otherwise.
+// verifies the hash (through the cache of recent successes) otherwise. A
+// refusal that did no hash work (no such user, a wrong generated password)
+// spends a dummy verification, so every refusal costs what a hash-only
+// user's does. The hash limiter full is 503 temporarily_unavailable.
 func (s *Server) checkPassword(u *store.User, pw string) (bool, error) {
-	if u.Hash == "" {
-		return u.Plaintext != "" && credentials.Equal(pw, u.Plaintext), nil
+	ok, hashed := false, false
+	var err error
+	switch {
+	case u != nil && u.Hash != "":
+		hashed = true
+		ok, err = s.passwords.Verify(string(u.Object.UID), u.Object.ResourceVersion, u.Hash, pw)
+	case u != nil:
+		ok = u.Plaintext != "" && credentials.Equal(pw, u.Plaintext)
 	}
-	ok, err := s.passwords.Verify(string(u.Object.UID), u.Object.ResourceVersion, u.Hash, pw)
+	if err == nil && !ok && !hashed {
+		err = s.passwords.VerifyDummy(password.Bcrypt, pw)
+	}
+	if errors.Is(err, password.ErrBusy) {
+		return false, oauth.NewError(http.StatusServiceUnavailable, oauth.ErrTemporarilyUnavailable, "too many sign-ins are being verified; retry shortly")
+	}
 	if err != nil {
 		return false, fmt.Errorf("verify password hash of %s/%s: %w", u.Object.Namespace, u.Object.Name, err)
 	}

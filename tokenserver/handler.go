@@ -53,7 +53,7 @@ func New(o Options, st store.Stores, ks KeySource) (*Server, error) {
 		opts: o, keys: ks, log: o.Log.WithName("tokenserver"),
 		dir: st.Directory, families: st.Families, codes: st.Codes, revoked: st.Revocations,
 		throttle:  throttle.NewThrottle(o.UserThrottle, o.SourceThrottle, o.Clock.Now),
-		passwords: password.NewCache(10000, 10*time.Minute, o.Clock.Now),
+		passwords: password.NewCache(10000, 10*time.Minute, o.Clock.Now, password.WithLimiter(password.NewLimiter(o.HashConcurrency))),
 		metrics:   defaultMetrics,
 	}
 	s.grants = map[v1alpha1.GrantType]grant{

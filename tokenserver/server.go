@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/password"
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
 )
 
@@ -51,6 +52,10 @@ type Options struct {
 	// UserThrottle and SourceThrottle limit failed sign-ins per user and per
 	// source address.
 	UserThrottle, SourceThrottle throttle.Config
+	// HashConcurrency bounds the password-hash verifications running at
+	// once in this process (each may hold 64 MiB for argon2id); a sign-in
+	// beyond it is answered 503 temporarily_unavailable at once.
+	HashConcurrency int
 	// Clock is injected by tests.
 	Clock clock.PassiveClock
 	// Log receives unexpected errors (never a secret).
@@ -70,7 +75,8 @@ func DefaultOptions() Options {
 		Addr: ":8443", MaxBodyBytes: 64 << 10, RefreshGrace: 10 * time.Second,
 		AccessTokenAlg: keys.ES256, IDTokenAlg: keys.RS256,
 		UserThrottle: throttle.DefaultUserConfig(), SourceThrottle: throttle.DefaultSourceConfig(),
-		Clock: clock.RealClock{}, Log: logr.Discard(),
+		HashConcurrency: password.DefaultConcurrency(),
+		Clock:           clock.RealClock{}, Log: logr.Discard(),
 	}
 }
 
@@ -88,6 +94,8 @@ func (o *Options) Validate() error {
 		return errors.New("token signing algorithms are not set")
 	case o.UserThrottle.MaxFailures < 1 || o.SourceThrottle.MaxFailures < 1 || o.UserThrottle.Window <= 0 || o.SourceThrottle.Window <= 0:
 		return errors.New("sign-in throttles need at least one failure and a positive window")
+	case o.HashConcurrency < 1:
+		return fmt.Errorf("hash concurrency %d must be at least 1", o.HashConcurrency)
 	case o.Clock == nil:
 		return errors.New("no clock")
 	case o.TLSCertFile != "" && o.TLSKeyFile == "", o.TLSCertFile == "" && o.TLSKeyFile != "":

@@ -31,6 +31,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
 	"github.com/tokenwarden/tokenwarden/internal/testenv"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
+	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
 
 const operatorNamespace = "tokenwarden-system"
@@ -237,27 +238,5 @@ func startServer(t testing.TB, o tokenserver.Options) string {
 // withDefaults fills the fields a test left zero from the server's defaults
 // (a test names only what it changes).
 func withDefaults(o tokenserver.Options) tokenserver.Options {
-	d := tokenserver.DefaultOptions()
-	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = d.MaxBodyBytes
-	}
-	if o.RefreshGrace == 0 {
-		o.RefreshGrace = d.RefreshGrace
-	}
-	if o.AccessTokenAlg == "" {
-		o.AccessTokenAlg = d.AccessTokenAlg
-	}
-	if o.IDTokenAlg == "" {
-		o.IDTokenAlg = d.IDTokenAlg
-	}
-	if o.UserThrottle.MaxFailures == 0 {
-		o.UserThrottle = d.UserThrottle
-	}
-	if o.SourceThrottle.MaxFailures == 0 {
-		o.SourceThrottle = d.SourceThrottle
-	}
-	if o.Clock == nil {
-		o.Clock = d.Clock
-	}
-	return o
+	return servertest.FillDefaults(o, tokenserver.DefaultOptions())
 }

@@ -189,12 +189,12 @@ func (h *Harness) Namespace() string {
 // changes).
 func (h *Harness) StartReplicaWith(t testing.TB, o tokenserver.Options) string {
 	t.Helper()
-	return h.StartReplica(t, func(d *tokenserver.Options) { *d = withDefaults(o, *d) })
+	return h.StartReplica(t, func(d *tokenserver.Options) { *d = FillDefaults(o, *d) })
 }
 
-// withDefaults fills the fields a test left zero from d (a test names only
+// FillDefaults fills the fields a test left zero from d (a test names only
 // what it changes).
-func withDefaults(o, d tokenserver.Options) tokenserver.Options {
+func FillDefaults(o, d tokenserver.Options) tokenserver.Options {
 	if o.Issuer == "" {
 		o.Issuer = d.Issuer
 	}
@@ -215,6 +215,9 @@ func withDefaults(o, d tokenserver.Options) tokenserver.Options {
 	}
 	if o.SourceThrottle.MaxFailures == 0 {
 		o.SourceThrottle = d.SourceThrottle
+	}
+	if o.HashConcurrency == 0 {
+		o.HashConcurrency = d.HashConcurrency
 	}
 	if o.Clock == nil {
 		o.Clock = d.Clock
