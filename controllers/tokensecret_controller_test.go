@@ -80,9 +80,12 @@ func renewNow(t *testing.T, c *v1alpha1.OAuthClient, name string) {
 func TestClientTokenSecret(t *testing.T) {
 	g := gomega.NewWithT(t)
 	ns := env.Namespace(t)
+	aud := "https://reports.example.com/" + ns
+	create(t, &v1alpha1.OAuthResource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reports-api"},
+		Spec: v1alpha1.OAuthResourceSpec{Audience: aud, Scopes: []string{"reports.read", "reports.write"}}})
 	c := newClient(ns, "reports", func(c *v1alpha1.OAuthClient) {
 		c.Spec.Scopes = []string{"reports.read", "reports.write"}
-		c.Spec.Audiences = []string{"https://reports.example.com"}
+		c.Spec.Audiences = []string{aud}
 		c.Spec.AccessTokenTTL = &metav1.Duration{Duration: 10 * time.Minute}
 		c.Spec.TokenSecrets = []v1alpha1.TokenSecret{{Name: "reports-token", Scopes: []string{"reports.read"}}}
 	})
@@ -100,8 +103,8 @@ func TestClientTokenSecret(t *testing.T) {
 	g.Expect(err).NotTo(gomega.HaveOccurred())
 	g.Expect(expires.Sub(clock.Now())).To(gomega.BeNumerically("~", 10*time.Minute, 2*time.Second))
 	idt := verifyAccessToken(t, string(s.Data["access_token"]))
-	g.Expect(idt.Audience).To(gomega.Equal([]string{"https://reports.example.com"}))
-	g.Expect(idt.Subject).To(gomega.Equal(c.Status.ClientID))
+	g.Expect(idt.Audience).To(gomega.Equal([]string{aud}))
+	g.Expect(idt.Subject).To(gomega.Equal("client:" + c.Status.ClientID))
 	g.Expect(idt.Expiry.Unix()).To(gomega.Equal(expires.Unix()))
 
 	st := c.Status.TokenSecrets[0]
