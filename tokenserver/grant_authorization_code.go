@@ -28,30 +28,8 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 	accessExpires := req.now.Add(durationOr(c.Spec.AccessTokenTTL, time.Hour))
 	var user *store.User
 	// Every refusal is decided before the code is marked used.
-	check := func(rec *store.AuthCode) error {
-		if rec.ClientUID != c.UID {
-			return errCodeInvalid
-		}
-		// RFC 6749 §4.1.3: required and identical when the authorization
-		// request named one.
-		if in := req.in; (rec.RedirectURIGiven || in.redirectURIGiven) && in.redirectURI != rec.RedirectURI {
-			return oauth.InvalidGrant("redirect_uri does not match the authorization request")
-		}
-		if !oauth.VerifyPKCE(rec.ChallengeMethod, rec.Challenge, req.in.codeVerifier) {
-			return oauth.InvalidGrant("code_verifier does not match the code_challenge")
-		}
-		u, err := g.s.dir.UserByUID(ctx, c.Namespace, rec.UserUID)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && u.Object.Spec.Disabled) {
-			return oauth.InvalidGrant("the user of this code no longer exists or is disabled")
-		}
-		if err != nil {
-			return err
-		}
-		user = u
-		// Never more than the client may still have, nor than the
-		// resources of the token's audience grant.
-		scopes := slices.DeleteFunc(slices.Clone(rec.Scopes), func(sc string) bool { return !slices.Contains(c.Spec.Scopes, sc) })
-		req.audience, req.scopes, err = g.s.narrowTarget(ctx, c, req.audience, scopes)
+	check := func(rec *store.AuthCode) (err error) {
+		user, err = g.checkCode(ctx, req, rec)
 		return err
 	}
 	mark := func(rec *store.AuthCode) {
@@ -76,6 +54,34 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 		return nil, err
 	}
 	return g.s.issue(ctx, req, user, issueOptions{authTime: rec.AuthTime, nonce: rec.Nonce, familyID: familyID, jti: jti})
+}
+
+// checkCode decides whether the request may redeem the code record: the
+// same client, the redirect_uri and PKCE verifier of the authorization
+// request (RFC 6749 §4.1.3, RFC 7636 §4.6), a user that still exists and is
+// enabled; and narrows the scopes to what the client and the resources of
+// the token's audience still grant.
+func (g authorizationCodeGrant) checkCode(ctx context.Context, req *tokenRequest, rec *store.AuthCode) (*store.User, error) {
+	c := req.client.Object
+	if rec.ClientUID != c.UID {
+		return nil, errCodeInvalid
+	}
+	if in := req.in; (rec.RedirectURIGiven || in.redirectURIGiven) && in.redirectURI != rec.RedirectURI {
+		return nil, oauth.InvalidGrant("redirect_uri does not match the authorization request")
+	}
+	if !oauth.VerifyPKCE(rec.ChallengeMethod, rec.Challenge, req.in.codeVerifier) {
+		return nil, oauth.InvalidGrant("code_verifier does not match the code_challenge")
+	}
+	u, err := g.s.dir.UserByUID(ctx, c.Namespace, rec.UserUID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Object.Spec.Disabled) {
+		return nil, oauth.InvalidGrant("the user of this code no longer exists or is disabled")
+	}
+	if err != nil {
+		return nil, err
+	}
+	scopes := slices.DeleteFunc(slices.Clone(rec.Scopes), func(sc string) bool { return !slices.Contains(c.Spec.Scopes, sc) })
+	req.audience, req.scopes, err = g.s.narrowTarget(ctx, c, req.audience, scopes)
+	return u, err
 }
 
 // revokeIssued revokes the refresh family and access token a code issued.

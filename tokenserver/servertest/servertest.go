@@ -55,35 +55,23 @@ func (k *Keys) Set(ks []keys.Key) error {
 	return nil
 }
 
-var (
-	generated     []keys.Key
-	generatedErr  error
-	generatedOnce sync.Once
-)
-
 // NewKeys returns, for each of ES256, RS256 and EdDSA, an active key and a
 // published next one, as the operator's key manager leaves them on its first
-// start. The keys are generated once per test binary (an RSA key costs tens
-// of milliseconds).
+// start.
 func NewKeys() (*Keys, error) {
-	generatedOnce.Do(func() {
-		for _, alg := range []keys.Algorithm{keys.ES256, keys.RS256, keys.EdDSA} {
-			for _, st := range []keys.State{keys.StateActive, keys.StateNext} {
-				k, err := keys.GenerateKey(alg, time.Now())
-				if err != nil {
-					generatedErr = err
-					return
-				}
-				k.State = st
-				generated = append(generated, k)
+	var ks []keys.Key
+	for _, alg := range []keys.Algorithm{keys.ES256, keys.RS256, keys.EdDSA} {
+		for _, st := range []keys.State{keys.StateActive, keys.StateNext} {
+			k, err := keys.GenerateKey(alg, time.Now())
+			if err != nil {
+				return nil, err
 			}
+			k.State = st
+			ks = append(ks, k)
 		}
-	})
-	if generatedErr != nil {
-		return nil, generatedErr
 	}
 	k := &Keys{}
-	return k, k.Set(generated)
+	return k, k.Set(ks)
 }
 
 // Harness is one token server (and any replicas started beside it) over one
