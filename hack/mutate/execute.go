@@ -147,6 +147,9 @@ func (r *runner) testRun(m Mutation, overlay string) testRun {
 	if m.Envtest {
 		t.assets = r.assets
 	}
+	if m.Timeout > 0 {
+		t.timeout = m.Timeout
+	}
 	return t
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Mutation is one entry of the list: a security check disabled by the
@@ -25,6 +26,9 @@ type Mutation struct {
 	Run string
 	// Envtest says the packages need KUBEBUILDER_ASSETS.
 	Envtest bool
+	// Timeout, when set, replaces -timeout for this entry: a mutation that
+	// makes a test hang should fail fast.
+	Timeout time.Duration
 	// Line is where the entry starts in the list, for error messages.
 	Line int
 }
@@ -109,6 +113,12 @@ func (p *listParser) setField(key, value string) error {
 			return fmt.Errorf("envtest is yes or no, got %q", value)
 		}
 		m.Envtest = value == "yes"
+	case "timeout":
+		d, err := time.ParseDuration(value)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("timeout is a positive Go duration, got %q", value)
+		}
+		m.Timeout = d
 	case "original", "replace":
 		snippet, err := p.snippet(value)
 		if err != nil {

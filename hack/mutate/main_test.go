@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseList(t *testing.T) {
@@ -24,6 +25,7 @@ replace: if true {
 file: c.go
 packages: ./c
 envtest: yes
+timeout: 90s
 original: ~~~
 	if x {
 		return
@@ -36,7 +38,7 @@ replace:
 	}
 	want := []Mutation{
 		{Name: "one-line", Checks: "limits are enforced", File: "a/b.go", Packages: []string{"./a", "./b"}, Run: "^TestX$", Original: "if n < 3 {", Replace: "if true {", Line: 2},
-		{Name: "block/delete", File: "c.go", Packages: []string{"./c"}, Envtest: true, Original: "\tif x {\n\t\treturn", Replace: "", Line: 10},
+		{Name: "block/delete", File: "c.go", Packages: []string{"./c"}, Envtest: true, Timeout: 90 * time.Second, Original: "\tif x {\n\t\treturn", Replace: "", Line: 10},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d entries, want %d: %+v", len(got), len(want), got)
@@ -50,7 +52,7 @@ replace:
 
 func equalMutation(a, b Mutation) bool {
 	return a.Name == b.Name && a.Checks == b.Checks && a.File == b.File && strings.Join(a.Packages, " ") == strings.Join(b.Packages, " ") &&
-		a.Run == b.Run && a.Envtest == b.Envtest && a.Original == b.Original && a.Replace == b.Replace && a.Line == b.Line
+		a.Run == b.Run && a.Envtest == b.Envtest && a.Timeout == b.Timeout && a.Original == b.Original && a.Replace == b.Replace && a.Line == b.Line
 }
 
 func TestParseListRejects(t *testing.T) {
@@ -68,6 +70,7 @@ func TestParseListRejects(t *testing.T) {
 		{"replace equals original", "== a\nfile: a.go\npackages: ./a\noriginal: x\nreplace: x\n", "replace equals original"},
 		{"unclosed block", "== a\nfile: a.go\npackages: ./a\noriginal: ~~~\nx\n", "not closed"},
 		{"bad envtest", "== a\n" + entry + "envtest: maybe\n", "envtest is yes or no"},
+		{"bad timeout", "== a\n" + entry + "timeout: soon\n", "timeout is a positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseList(strings.NewReader(tc.list))

@@ -178,6 +178,26 @@ func TestPlan(t *testing.T) {
 			changes: "Activated b, Generated ES256-1", requeue: time.Hour,
 		},
 		{
+			// A verifier may hold a JWKS from before b was published: b
+			// must not sign until publish-ahead has passed, even with
+			// no active key (tokens of this algorithm wait meanwhile).
+			name: "no active key: a next key younger than publish-ahead waits",
+			keys: []Key{
+				key("r", ES256, StateRetired, t0, t0, t0.Add(30*day-time.Hour)),
+				key("b", ES256, StateNext, t0.Add(30*day-90*time.Minute), zero, zero),
+			},
+			now: t0.Add(30 * day), want: "r:retired b:next", requeue: 30 * time.Minute,
+		},
+		{
+			name: "no active key: the next key signs once published for publish-ahead",
+			keys: []Key{
+				key("r", ES256, StateRetired, t0, t0, t0.Add(30*day-time.Hour)),
+				key("b", ES256, StateNext, t0.Add(30*day-2*time.Hour), zero, zero),
+			},
+			now: t0.Add(30 * day), want: "r:retired b:active ES256-1:next",
+			changes: "Activated b, Generated ES256-1", requeue: time.Hour,
+		},
+		{
 			name: "an algorithm no longer configured retires its keys", settings: testSettings(RS256),
 			keys: steady, now: t0.Add(day),
 			want:    "a:retired b:retired RS256-1:active RS256-2:next",
