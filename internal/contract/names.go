@@ -67,6 +67,12 @@ const (
 	// (RFC 3339), so the rotation schedule survives a lost status.
 	AnnotationSecretRotatedAt = "tokenwarden.dev/secret-rotated-at"
 
+	// AnnotationFirstPartyClients, set on a Namespace by the platform team,
+	// lists OAuthClients of that namespace by name (comma-separated) whose
+	// browser sign-ins skip the consent page: the platform vouches for
+	// them. Tenants must not be able to edit Namespaces.
+	AnnotationFirstPartyClients = "tokenwarden.dev/first-party-clients"
+
 	// ReservedPrefix is the label and annotation prefix Tokenwarden owns;
 	// user templates cannot set keys under it.
 	ReservedPrefix = "tokenwarden.dev/"
@@ -89,6 +95,8 @@ const (
 	KindRefreshFamily = "refresh-family"
 	// KindAuthorizationCode marks an authorization-code record.
 	KindAuthorizationCode = "authorization-code"
+	// KindConsent marks a user's remembered consent to a client.
+	KindConsent = "consent"
 	// KindRevokedToken marks a revoked access token record.
 	KindRevokedToken = "revoked-token"
 	// KindWorkloadToken marks a workload token Secret.

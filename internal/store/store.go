@@ -1,6 +1,6 @@
 // Package store is what the token server keeps and reads, behind small
 // interfaces: the directory of clients and users, refresh-token families,
-// authorization codes and revoked access tokens. Policy stays with the
+// authorization codes, consents and revoked access tokens. Policy stays with the
 // caller: a store only reads, creates, deletes and compare-and-swaps, and an
 // update takes the decision as a function of the current record.
 //
@@ -79,15 +79,21 @@ type Directory interface {
 	// namespace selectors match; ErrNotFound when there is no such
 	// namespace. The caller must not modify the map.
 	NamespaceLabels(ctx context.Context, namespace string) (map[string]string, error)
+	// NamespaceAnnotations returns the annotations of a namespace, where
+	// the platform team sets what tenants may not (a tenant edits the
+	// objects in its namespace, not the Namespace); ErrNotFound when there
+	// is no such namespace. The caller must not modify the map.
+	NamespaceAnnotations(ctx context.Context, namespace string) (map[string]string, error)
 }
 
-// Owner is whom a record was issued to. The Kubernetes store makes the user
-// the record's owner (deleting the user deletes its records) and labels it
-// with the client's name.
+// Owner is whom a record was issued to. The Kubernetes store labels the
+// record with the client's name and both UIDs (the collector removes the
+// records of a deleted client or user); Count counts by the UIDs.
 type Owner struct {
 	UserName   string
 	UserUID    types.UID
 	ClientName string
+	ClientUID  types.UID
 }
 
 // Op is what an update decided.
@@ -135,13 +141,23 @@ type Records[T any] interface {
 	// listed is left for the next collection. A record that cannot be
 	// decoded is removed with reason ReasonUnreadable.
 	Collect(ctx context.Context, drop func(namespace string, rec *T) string) (map[string]int, error)
+	// Count returns how many records of namespace were issued to owner's
+	// client and user (by UID) and are live (nil: every record), for the
+	// caller's caps. It makes no API call: the Kubernetes store counts
+	// from its cache, which may lag behind a write of another replica by
+	// moments, so a cap may be passed by the few creations racing it.
+	Count(ctx context.Context, namespace string, owner Owner, live func(rec *T) bool) (int, error)
 }
 
 // Revocations records revoked access tokens by jti until they expire.
 type Revocations interface {
-	// Revoke records jti until expires; revoking it again keeps the first
-	// record.
-	Revoke(ctx context.Context, jti string, expires time.Time) error
+	// Revoke records jti, a token of client (by UID), until expires;
+	// revoking it again keeps the first record.
+	Revoke(ctx context.Context, jti string, expires time.Time, client types.UID) error
+	// Count returns how many records of client's tokens are kept (expired
+	// or not, until Collect removes them), for the caller's cap; from the
+	// cache, as IsRevoked.
+	Count(ctx context.Context, client types.UID) (int, error)
 	// IsRevoked reports whether jti is recorded, expired or not, until
 	// Collect removes it. The Kubernetes store answers from its cache, so a
 	// revocation on another replica shows after the cache catches up.
@@ -154,8 +170,11 @@ type Revocations interface {
 
 // Stores is everything the token server keeps.
 type Stores struct {
-	Directory   Directory
-	Families    Records[Family]
-	Codes       Records[AuthCode]
+	Directory Directory
+	Families  Records[Family]
+	Codes     Records[AuthCode]
+	// Consents are the browser flow's remembered consents, by the client's
+	// namespace and ConsentID.
+	Consents    Records[Consent]
 	Revocations Revocations
 }

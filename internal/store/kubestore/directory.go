@@ -182,6 +182,26 @@ func (d *directory) ResourceByAudience(ctx context.Context, audience string) (*v
 // NamespaceLabels reads the namespace from the cache. The first call starts
 // the cache's Namespace informer; every later one makes no API call.
 func (d *directory) NamespaceLabels(ctx context.Context, namespace string) (map[string]string, error) {
+	ns, err := d.namespace(ctx, namespace)
+	if err != nil {
+		return nil, err
+	}
+	return ns.Labels, nil
+}
+
+// NamespaceAnnotations reads the namespace from the cache, as
+// NamespaceLabels does.
+func (d *directory) NamespaceAnnotations(ctx context.Context, namespace string) (map[string]string, error) {
+	ns, err := d.namespace(ctx, namespace)
+	if err != nil {
+		return nil, err
+	}
+	return ns.Annotations, nil
+}
+
+// namespace returns the cached Namespace (shared with the cache: never
+// modify it).
+func (d *directory) namespace(ctx context.Context, namespace string) (*corev1.Namespace, error) {
 	if namespace == "" {
 		return nil, store.ErrNotFound
 	}
@@ -192,5 +212,5 @@ func (d *directory) NamespaceLabels(ctx context.Context, namespace string) (map[
 		}
 		return nil, fmt.Errorf("get namespace: %w", err)
 	}
-	return ns.Labels, nil
+	return &ns, nil
 }

@@ -170,6 +170,20 @@ func (f *fixture) PutNamespaceLabels(t *testing.T, namespace string, labels map[
 	waitCached(t, ns)
 }
 
+func (f *fixture) PutNamespaceAnnotations(t *testing.T, namespace string, annotations map[string]string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(ns), ns); err != nil {
+		t.Fatalf("get namespace: %v", err)
+	}
+	patch := client.MergeFrom(ns.DeepCopy())
+	ns.Annotations = annotations
+	if err := env.Client.Patch(context.Background(), ns, patch); err != nil {
+		t.Fatalf("annotate namespace: %v", err)
+	}
+	waitCached(t, ns)
+}
+
 func (f *fixture) MarkDeleting(t *testing.T, obj client.Object) {
 	t.Helper()
 	ctx := context.Background()
@@ -193,8 +207,11 @@ func (f *fixture) MarkDeleting(t *testing.T, obj client.Object) {
 func (f *fixture) PutUnreadable(t *testing.T, kind storetest.Kind, namespace, id string) {
 	t.Helper()
 	prefix, key, label := kubestore.FamilySecretPrefix, kubestore.FamilyDataKey, contract.KindRefreshFamily
-	if kind == storetest.CodeRecords {
+	switch kind {
+	case storetest.CodeRecords:
 		prefix, key, label = kubestore.CodeSecretPrefix, kubestore.CodeDataKey, contract.KindAuthorizationCode
+	case storetest.ConsentRecords:
+		prefix, key, label = kubestore.ConsentSecretPrefix, kubestore.ConsentDataKey, contract.KindConsent
 	}
 	create(t, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: prefix + id, Labels: contract.ManagedLabels(label, "")},
@@ -206,7 +223,7 @@ func (f *fixture) PutUnreadable(t *testing.T, kind storetest.Kind, namespace, id
 // revocations exactly as the API server does.
 func (f *fixture) Settle(t *testing.T, namespace string) {
 	t.Helper()
-	for _, kind := range []string{contract.KindRefreshFamily, contract.KindAuthorizationCode} {
+	for _, kind := range []string{contract.KindRefreshFamily, contract.KindAuthorizationCode, contract.KindConsent} {
 		settle(t, &corev1.SecretList{}, namespace, kind)
 	}
 	settle(t, &corev1.ConfigMapList{}, f.revocationNS, contract.KindRevokedToken)

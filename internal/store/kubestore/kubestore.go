@@ -36,6 +36,11 @@ const (
 	CodeSecretPrefix = "twrc-"
 	// CodeDataKey holds the JSON of a store.AuthCode in its Secret.
 	CodeDataKey = "code"
+	// ConsentSecretPrefix starts the name of every consent Secret; the
+	// consent id (store.ConsentID) follows.
+	ConsentSecretPrefix = "twcn-"
+	// ConsentDataKey holds the JSON of a store.Consent in its Secret.
+	ConsentDataKey = "consent"
 	// RevokedPrefix starts the name of every revocation ConfigMap; 40 hex
 	// digits of the SHA-256 of the jti follow (a jti is not secret, but
 	// need not be a valid object name).
@@ -76,6 +81,10 @@ func New(o Options) store.Stores {
 		Codes: newSecretRecords[store.AuthCode](o, recordKind{
 			what: "authorization code", prefix: CodeSecretPrefix, dataKey: CodeDataKey,
 			label: contract.KindAuthorizationCode,
+		}),
+		Consents: newSecretRecords[store.Consent](o, recordKind{
+			what: "consent", prefix: ConsentSecretPrefix, dataKey: ConsentDataKey,
+			label: contract.KindConsent, clientLabel: true,
 		}),
 		Revocations: &revocations{cache: o.Cache, writer: o.Writer, namespace: o.Namespace},
 	}

@@ -15,7 +15,8 @@ import (
 )
 
 // Directory is an in-memory store.Directory that tests fill with PutClient,
-// PutUser, PutResource and PutNamespaceLabels. It answers as kubestore's does: status fields decide, objects
+// PutUser, PutResource, PutNamespaceLabels and PutNamespaceAnnotations. It
+// answers as kubestore's does: status fields decide, objects
 // being deleted are not found, users only within their namespace.
 type Directory struct {
 	mu         sync.RWMutex
@@ -24,6 +25,7 @@ type Directory struct {
 	users      map[types.NamespacedName]store.User
 	resources  map[types.NamespacedName]*v1alpha1.OAuthResource
 	namespaces map[string]map[string]string
+	nsNotes    map[string]map[string]string
 }
 
 // NewDirectory returns an empty Directory.
@@ -31,6 +33,7 @@ func NewDirectory() *Directory {
 	return &Directory{
 		clients: map[types.NamespacedName]store.Client{}, users: map[types.NamespacedName]store.User{},
 		resources: map[types.NamespacedName]*v1alpha1.OAuthResource{}, namespaces: map[string]map[string]string{},
+		nsNotes: map[string]map[string]string{},
 	}
 }
 
@@ -219,4 +222,22 @@ func (d *Directory) NamespaceLabels(_ context.Context, namespace string) (map[st
 	}
 	l[corev1.LabelMetadataName] = namespace
 	return l, nil
+}
+
+// PutNamespaceAnnotations sets the annotations of a namespace.
+func (d *Directory) PutNamespaceAnnotations(namespace string, annotations map[string]string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.nsNotes[namespace] = maps.Clone(annotations)
+}
+
+// NamespaceAnnotations returns a copy of the annotations put for namespace;
+// every namespace exists in memory, one never given any has none.
+func (d *Directory) NamespaceAnnotations(_ context.Context, namespace string) (map[string]string, error) {
+	if namespace == "" {
+		return nil, store.ErrNotFound
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return maps.Clone(d.nsNotes[namespace]), nil
 }

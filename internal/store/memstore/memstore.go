@@ -19,6 +19,7 @@ type Store struct {
 	Directory   *Directory
 	Families    *Records[store.Family]
 	Codes       *Records[store.AuthCode]
+	Consents    *Records[store.Consent]
 	Revocations *Revocations
 }
 
@@ -28,11 +29,12 @@ func New() *Store {
 		Directory:   NewDirectory(),
 		Families:    NewRecords[store.Family](),
 		Codes:       NewRecords[store.AuthCode](),
+		Consents:    NewRecords[store.Consent](),
 		Revocations: NewRevocations(),
 	}
 }
 
 // Stores returns the stores as the token server takes them.
 func (s *Store) Stores() store.Stores {
-	return store.Stores{Directory: s.Directory, Families: s.Families, Codes: s.Codes, Revocations: s.Revocations}
+	return store.Stores{Directory: s.Directory, Families: s.Families, Codes: s.Codes, Consents: s.Consents, Revocations: s.Revocations}
 }

@@ -61,6 +61,10 @@ func (f *fixture) PutNamespaceLabels(_ *testing.T, namespace string, labels map[
 	f.mem.Directory.PutNamespaceLabels(namespace, labels)
 }
 
+func (f *fixture) PutNamespaceAnnotations(_ *testing.T, namespace string, annotations map[string]string) {
+	f.mem.Directory.PutNamespaceAnnotations(namespace, annotations)
+}
+
 func (f *fixture) MarkDeleting(t *testing.T, obj client.Object) {
 	now := metav1.Now()
 	switch o := obj.DeepCopyObject().(type) {
@@ -90,6 +94,8 @@ func (f *fixture) PutUnreadable(t *testing.T, kind storetest.Kind, namespace, id
 		f.mem.Families.PutRaw(namespace, id, raw)
 	case storetest.CodeRecords:
 		f.mem.Codes.PutRaw(namespace, id, raw)
+	case storetest.ConsentRecords:
+		f.mem.Consents.PutRaw(namespace, id, raw)
 	default:
 		t.Fatalf("unknown kind %q", kind)
 	}

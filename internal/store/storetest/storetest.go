@@ -20,8 +20,9 @@ type Kind string
 
 // The kinds of records.
 const (
-	FamilyRecords Kind = "families"
-	CodeRecords   Kind = "codes"
+	FamilyRecords  Kind = "families"
+	CodeRecords    Kind = "codes"
+	ConsentRecords Kind = "consents"
 )
 
 // Fixture is one test's view of an implementation: fresh stores, and ways to
@@ -46,6 +47,9 @@ type Fixture interface {
 	// PutNamespaceLabels sets labels on namespace (one from Namespace),
 	// besides those the API server sets itself.
 	PutNamespaceLabels(t *testing.T, namespace string, labels map[string]string)
+	// PutNamespaceAnnotations sets annotations on namespace (one from
+	// Namespace), replacing those put before.
+	PutNamespaceAnnotations(t *testing.T, namespace string, annotations map[string]string)
 	// MarkDeleting makes a client, user or resource put before look as it
 	// does while a finalizer holds its deletion: present, with a
 	// deletionTimestamp.
@@ -78,6 +82,7 @@ func Run(t *testing.T, h Harness) {
 		{"CollectExpiry", testCollectExpiry},
 		{"CollectLeavesChanged", testCollectLeavesChanged},
 		{"Codes", testCodes},
+		{"Consents", testConsents},
 		{"Revocations", testRevocations},
 		{"DirectoryClients", testDirectoryClients},
 		{"DirectoryClientClash", testDirectoryClientClash},
@@ -88,6 +93,7 @@ func Run(t *testing.T, h Harness) {
 		{"DirectoryResourceClash", testDirectoryResourceClash},
 		{"DirectoryResourceDeleting", testDirectoryResourceDeleting},
 		{"DirectoryNamespaceLabels", testDirectoryNamespaceLabels},
+		{"DirectoryNamespaceAnnotations", testDirectoryNamespaceAnnotations},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, h(t)) })
