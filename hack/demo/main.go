@@ -396,6 +396,8 @@ func kind(o client.Object) string {
 		return "OAuthClient"
 	case *v1alpha1.OAuthUser:
 		return "OAuthUser"
+	case *v1alpha1.OAuthResource:
+		return "OAuthResource"
 	}
 	return fmt.Sprintf("%T", o)
 }
@@ -443,6 +445,8 @@ func notReady(ctx context.Context, c client.Client, o client.Object) (string, er
 	case *v1alpha1.OAuthClient:
 		conds, tokenSecrets, want = x.Status.Conditions, x.Status.TokenSecrets, len(x.Spec.TokenSecrets)
 	case *v1alpha1.OAuthUser:
+		conds = x.Status.Conditions
+	case *v1alpha1.OAuthResource:
 		conds = x.Status.Conditions
 	}
 	if why := conditionNotTrue(conds, v1alpha1.ConditionReady); why != "" {
