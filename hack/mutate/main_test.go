@@ -156,7 +156,9 @@ func TestJudge(t *testing.T) {
 {"Action":"pass",` + pkg + `}`, true, Survived, ""},
 		{"no test ran", `{"Action":"output",` + pkg + `,"Output":"testing: warning: no tests to run\n"}
 {"Action":"pass",` + pkg + `}`, true, Survived, "no test ran (check run:)"},
-		{"build failed", `{"ImportPath":"x","Action":"build-output","Output":"x.go:1: undefined: y\n"}
+		{"build failed", `{"ImportPath":"x","Action":"build-output","Output":"# x\n"}
+{"ImportPath":"x","Action":"build-output","Output":"x.go:1: undefined: y\n"}
+{"ImportPath":"x","Action":"build-output","Output":"\twant (int)\n"}
 {"ImportPath":"x","Action":"build-fail"}
 {"Action":"fail",` + pkg + `}`, false, Broken, "does not build: x.go:1: undefined: y"},
 		{"TestMain failed", `{"Action":"output",` + pkg + `,"Output":"envtest: no assets\n"}

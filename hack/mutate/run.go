@@ -189,6 +189,17 @@ const modulePath = "github.com/tokenwarden/tokenwarden/"
 // shortPkg drops the module path from a package path.
 func shortPkg(p string) string { return strings.TrimPrefix(p, modulePath) }
 
+// firstError is the first compiler message ("file.go:line:col: ...") of
+// build output, or its last line.
+func firstError(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, ".go:") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return lastLine(out)
+}
+
 // lastLine keeps the last line of a message for the table.
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
@@ -201,7 +212,7 @@ func judge(v verdict) (Outcome, string) {
 	case v.err != nil:
 		return Broken, v.err.Error()
 	case v.buildFailed:
-		return Broken, "does not build: " + lastLine(v.buildOutput)
+		return Broken, "does not build: " + firstError(v.buildOutput)
 	case len(v.failed) > 0:
 		// Subtests fail before their parents: the first is the deepest.
 		detail := v.failed[0]
