@@ -1,0 +1,140 @@
+package tenancy_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+)
+
+// allowUnprefixed is the platform team's Namespace annotation allowing
+// client IDs that do not begin with the namespace's name.
+var allowUnprefixed = map[string]string{"tokenwarden.dev/allow-unprefixed-client-ids": "true"}
+
+// legacyNamespace creates a namespace in which the platform team allowed
+// unprefixed client IDs, and gives the attacker of w a tenant's rights in it.
+func legacyNamespace(t *testing.T, w *world, prefix string) string {
+	t.Helper()
+	ns := namespace(t, prefix, allowUnprefixed)
+	grantTenant(t, w.evil, ns)
+	eventually(t, func() error {
+		return w.attacker.List(context.Background(), &v1alpha1.OAuthClientList{}, client.InNamespace(ns))
+	}).Should(gomega.Succeed(), "the tenant's rights in %s take effect", ns)
+	return ns
+}
+
+// attackerClient creates an OAuthClient as the attacker without waiting for
+// it to be Ready.
+func attackerClient(t *testing.T, w *world, ns, name, clientID string) *v1alpha1.OAuthClient {
+	t.Helper()
+	c := &v1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: v1alpha1.OAuthClientSpec{ClientID: clientID}}
+	create(t, w.attacker, c)
+	return c
+}
+
+// neverReady checks that c stays not Ready with reason and never gets the
+// id or a Secret.
+func neverReady(t *testing.T, c *v1alpha1.OAuthClient, reason string) {
+	t.Helper()
+	waitCondition(t, c, v1alpha1.ConditionReady, metav1.ConditionFalse, reason)
+	consistently(t, func() string {
+		var got v1alpha1.OAuthClient
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(c), &got); err != nil {
+			return err.Error()
+		}
+		return got.Status.ClientID + "/" + got.Status.SecretName
+	}).Should(gomega.Equal("/"), "%s/%s holds no client_id and no Secret", c.Namespace, c.Name)
+}
+
+// Attack 2: a client_id equal to a user's UID (the sub of the user's tokens).
+// In a tenant's namespace the prefix rule refuses it; where the platform
+// team allowed unprefixed IDs the client gets it, but its tokens' subject is
+// client:<id>, never the user's.
+func TestAttackClientIDEqualToUserUID(t *testing.T) {
+	w := newWorld(t)
+	victim, pw := newUser(t, env.Client, w.teamA, "alice", v1alpha1.OAuthUserSpec{})
+	appID, appSecret := newClient(t, env.Client, w.teamA, "portal", v1alpha1.OAuthClientSpec{
+		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}, Scopes: []string{"openid"},
+	})
+	_, userClaims := wantToken(t, passwordGrant(t, appID, appSecret, "alice", pw, "scope", "openid"))
+	uid := string(victim.UID)
+	if userClaims["sub"] != uid {
+		t.Fatalf("user sub %v, want the user's UID %s", userClaims["sub"], uid)
+	}
+
+	neverReady(t, attackerClient(t, w, w.evil, "as-alice", uid), "ClientIDNotAllowed")
+
+	legacy := legacyNamespace(t, w, "evil-legacy-")
+	id, secret := newClient(t, w.attacker, legacy, "as-alice", v1alpha1.OAuthClientSpec{ClientID: uid})
+	body, claims := wantToken(t, clientCredentials(t, id, secret))
+	if claims["sub"] != "client:"+uid || claims["sub"] == userClaims["sub"] || claims["client_id"] != uid {
+		t.Fatalf("client sub %v client_id %v, want client:%s (the user's sub is %v)", claims["sub"], claims["client_id"], uid, userClaims["sub"])
+	}
+	r := send(t, bearer(t, http.MethodGet, issuer+"/userinfo", body["access_token"].(string)))
+	if r.status != http.StatusUnauthorized {
+		t.Fatalf("userinfo with the client's token: %d %s, want 401", r.status, r.raw)
+	}
+}
+
+// Attack 3: the attacker waits on an id another namespace holds, and the
+// holder is deleted and re-created (a GitOps replace). From a tenant's
+// namespace the id is not the attacker's to ask for; from a namespace with
+// unprefixed IDs allowed, a namespace's default id space stays refused, and
+// a legacy id never passes to the squatter.
+func TestAttackClientIDWaitsForGitOpsReplace(t *testing.T) {
+	w := newWorld(t)
+	legacyVictim := namespace(t, "teamb-legacy-", allowUnprefixed)
+	legacyEvil := legacyNamespace(t, w, "evil-legacy-")
+	defaultID := w.teamB + ".payments"
+	legacyID := string(uuid.NewUUID())
+
+	newClient(t, env.Client, w.teamB, "payments", v1alpha1.OAuthClientSpec{})
+	newClient(t, env.Client, legacyVictim, "payments", v1alpha1.OAuthClientSpec{ClientID: legacyID})
+	squatters := []struct {
+		c      *v1alpha1.OAuthClient
+		reason string
+	}{
+		{attackerClient(t, w, w.evil, "squat-default", defaultID), "ClientIDNotAllowed"},
+		{attackerClient(t, w, legacyEvil, "squat-default", defaultID), "ClientIDNotAllowed"},
+		{attackerClient(t, w, legacyEvil, "squat-legacy", legacyID), "ClientIDConflict"},
+	}
+	for _, s := range squatters {
+		waitCondition(t, s.c, v1alpha1.ConditionReady, metav1.ConditionFalse, s.reason)
+	}
+
+	// The GitOps replace: delete, wait until gone, apply again.
+	for _, v := range []struct{ ns, id string }{{w.teamB, ""}, {legacyVictim, legacyID}} {
+		old := &v1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: v.ns, Name: "payments"}}
+		if err := env.Client.Delete(context.Background(), old); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, old)
+		newClient(t, env.Client, v.ns, "payments", v1alpha1.OAuthClientSpec{ClientID: v.id})
+	}
+	for _, s := range squatters {
+		neverReady(t, s.c, s.reason)
+	}
+}
+
+// waitGone waits until obj no longer exists.
+func waitGone(t testing.TB, obj client.Object) {
+	t.Helper()
+	eventually(t, func() bool {
+		return apierrors.IsNotFound(env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj))
+	}).Should(gomega.BeTrue(), "%s/%s deleted", obj.GetNamespace(), obj.GetName())
+}
+
+// bearer is a request carrying an access token.
+func bearer(t testing.TB, method, u, tok string) *http.Request {
+	t.Helper()
+	req := mustRequest(t, method, u)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	return req
+}
