@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/onsi/gomega"
+	"golang.org/x/crypto/bcrypt"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 )
