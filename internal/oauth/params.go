@@ -21,9 +21,12 @@ type Params map[string]string
 const maxParamBytes = 8 << 10
 
 // ParseParams reads the request body as application/x-www-form-urlencoded or
-// JSON. The body decides, not the Content-Type header: many clients send JSON
-// while declaring a form, so a body that starts with '{' is read as JSON
-// whatever the header says. Other declared types are refused.
+// JSON. Between those two the body decides, not the Content-Type header:
+// existing clients send JSON while declaring a form, so a body that starts
+// with '{' is read as JSON. Any other declared type is refused, text/plain
+// included: it is what a cross-origin CORS "simple" request may send without
+// a preflight. A name given twice, in a form or a JSON object, is refused
+// rather than letting one of the values silently win.
 func ParseParams(r *http.Request, limit int64) (Params, *Error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -31,7 +34,7 @@ func ParseParams(r *http.Request, limit int64) (Params, *Error) {
 			return nil, InvalidRequest("the Content-Type header cannot be parsed")
 		}
 		switch mt {
-		case "application/x-www-form-urlencoded", "application/json", "text/plain":
+		case "application/x-www-form-urlencoded", "application/json":
 		default:
 			return nil, InvalidRequest("unsupported Content-Type " + strconv.Quote(mt) + ": send application/x-www-form-urlencoded or application/json")
 		}
@@ -70,30 +73,56 @@ func parseFormParams(body string) (Params, *Error) {
 
 // parseJSONParams accepts a flat JSON object whose values are strings, numbers
 // or booleans (written as their JSON text), or, for scope-like lists, arrays of
-// strings (joined with spaces). Nested objects are refused.
+// strings (joined with spaces). Nested objects are refused. The object is
+// walked token by token because decoding into a map keeps the last of two
+// equal keys without telling.
 func parseJSONParams(body []byte) (Params, *Error) {
-	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&raw); err != nil {
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil, InvalidRequest("the JSON body is malformed")
 	}
-	if dec.More() {
+	p := make(Params)
+	seen := make(map[string]bool)
+	for dec.More() {
+		t, err := dec.Token()
+		k, ok := t.(string)
+		if err != nil || !ok {
+			return nil, InvalidRequest("the JSON body is malformed")
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, InvalidRequest("the JSON body is malformed")
+		}
+		if seen[k] {
+			return nil, InvalidRequest("parameter " + strconv.Quote(Truncate(k)) + " is repeated")
+		}
+		seen[k] = true
+		if e := addJSONParam(p, k, v); e != nil {
+			return nil, e
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, InvalidRequest("the JSON body is malformed")
+	}
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, InvalidRequest("the JSON body holds more than one value")
 	}
-	p := make(Params, len(raw))
-	for k, v := range raw {
-		s, err := jsonParam(v)
-		if err != nil {
-			return nil, InvalidRequest("parameter " + strconv.Quote(Truncate(k)) + ": " + err.Error())
-		}
-		if len(s) > maxParamBytes {
-			return nil, InvalidRequest("parameter " + strconv.Quote(Truncate(k)) + " is too long")
-		}
-		if s != "" {
-			p[k] = s
-		}
-	}
 	return p, nil
+}
+
+// addJSONParam stores one JSON member as a parameter; null is no parameter.
+func addJSONParam(p Params, k string, v json.RawMessage) *Error {
+	s, err := jsonParam(v)
+	if err != nil {
+		return InvalidRequest("parameter " + strconv.Quote(Truncate(k)) + ": " + err.Error())
+	}
+	if len(s) > maxParamBytes {
+		return InvalidRequest("parameter " + strconv.Quote(Truncate(k)) + " is too long")
+	}
+	if s != "" {
+		p[k] = s
+	}
+	return nil
 }
 
 func jsonParam(v json.RawMessage) (string, error) {

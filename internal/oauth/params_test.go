@@ -31,6 +31,19 @@ func TestParseParams(t *testing.T) {
 		{"json malformed", "application/json", `{"a":`, nil, "JSON body is malformed"},
 		{"json trailing value", "application/json", `{"a":"b"} {"c":"d"}`, nil, "more than one value"},
 		{"repeated form parameter", "application/x-www-form-urlencoded", "scope=a&scope=b", nil, "repeated"},
+		// The last duplicate must not silently win: a filter in front that
+		// reads the first "scope" would see another request than the server.
+		{"repeated json key", "application/json", `{"scope":"read","scope":"admin"}`, nil, "repeated"},
+		{"repeated json key declared as form", "application/x-www-form-urlencoded", `{"scope":"read","scope":"admin"}`, nil, "repeated"},
+		{"repeated json key escaped", "application/json", `{"scope":"read","sc\u006fpe":"admin"}`, nil, "repeated"},
+		{"repeated json key with null", "application/json", `{"scope":null,"scope":"admin"}`, nil, "repeated"},
+		{"json trailing brace", "application/json", `{"a":"b"}}`, nil, "more than one value"},
+		{"json top-level list", "", `{]`, nil, "JSON body is malformed"},
+		{"form declared as json", "application/json", "grant_type=client_credentials", Params{"grant_type": "client_credentials"}, ""},
+		// A CORS "simple" request may send text/plain cross-origin without a
+		// preflight; it must not reach a grant.
+		{"text/plain refused", "text/plain", "grant_type=password&username=a&password=b", nil, "unsupported Content-Type"},
+		{"text/plain json refused", "text/plain;charset=UTF-8", `{"grant_type":"password"}`, nil, "unsupported Content-Type"},
 		{"bad form", "application/x-www-form-urlencoded", "a=%zz", nil, "form body is malformed"},
 		{"multipart refused", "multipart/form-data; boundary=x", "--x--", nil, "unsupported Content-Type"},
 		{"xml refused", "application/xml", "<a/>", nil, "unsupported Content-Type"},
