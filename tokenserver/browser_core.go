@@ -102,3 +102,11 @@ func (s *Server) SessionKey() ([]byte, error) {
 	s.sessionKeys.cur.Store(&derivedKey{kid: sg.KID, key: k})
 	return k, nil
 }
+
+// Target is what a token for the client would carry (browser.Core): the
+// audiences granted of its spec.audiences (the client itself when none) and
+// the scopes those grants allow, decided as the token endpoint decides them,
+// so the consent page shows what the tokens will hold.
+func (s *Server) Target(ctx context.Context, c *store.Client, scopes []string) (audiences, granted []string, err error) {
+	return s.newTarget(ctx, c.Object, nil, scopes, false)
+}

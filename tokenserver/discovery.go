@@ -35,7 +35,7 @@ func newDiscovery(o Options) discovery {
 		"response_types_supported":                       []string{"code", "token", "id_token", "id_token token"},
 		"response_modes_supported":                       []string{"query", "fragment"},
 		"code_challenge_methods_supported":               []string{oauth.PKCES256},
-		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
+		"prompt_values_supported":                        []string{"none", "login", "consent"},
 		"authorization_response_iss_parameter_supported": true,
 		"subject_types_supported":                        []string{"public"},
 		"id_token_signing_alg_values_supported":          []string{string(o.IDTokenAlg)},

@@ -28,6 +28,7 @@ type Server struct {
 	dir         store.Directory
 	families    store.Records[store.Family]
 	codes       store.Records[store.AuthCode]
+	consents    store.Records[store.Consent]
 	revoked     store.Revocations
 	keys        KeySource
 	sessionKeys sessionKeyCache
@@ -46,12 +47,12 @@ func New(o Options, st store.Stores, ks KeySource) (*Server, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("token server options: %w", err)
 	}
-	if st.Directory == nil || st.Families == nil || st.Codes == nil || st.Revocations == nil {
+	if st.Directory == nil || st.Families == nil || st.Codes == nil || st.Consents == nil || st.Revocations == nil {
 		return nil, errors.New("token server: a store is missing")
 	}
 	s := &Server{
 		opts: o, keys: ks, log: o.Log.WithName("tokenserver"),
-		dir: st.Directory, families: st.Families, codes: st.Codes, revoked: st.Revocations,
+		dir: st.Directory, families: st.Families, codes: st.Codes, consents: st.Consents, revoked: st.Revocations,
 		throttle:  throttle.NewThrottle(o.UserThrottle, o.SourceThrottle, o.Clock.Now),
 		passwords: password.NewCache(10000, 10*time.Minute, o.Clock.Now, password.WithLimiter(password.NewLimiter(o.HashConcurrency))),
 		metrics:   defaultMetrics,
@@ -79,7 +80,7 @@ func (s *Server) routes() http.Handler {
 		}
 	}
 	mux.Handle("/clients/{namespace}/{name}/token", s.serveToken(route{}))
-	browser.New(browser.Options{Issuer: s.opts.Issuer, MaxBodyBytes: s.opts.MaxBodyBytes, Clock: s.opts.Clock, Log: s.log}, s.dir, s).Register(mux)
+	browser.New(browser.Options{Issuer: s.opts.Issuer, MaxBodyBytes: s.opts.MaxBodyBytes, Clock: s.opts.Clock, Log: s.log}, s.dir, s.consents, s).Register(mux)
 	mux.HandleFunc("/oauth/introspect", s.serveIntrospect)
 	mux.HandleFunc("/oauth/revoke", s.serveRevoke)
 	mux.HandleFunc("/userinfo", s.serveUserinfo)

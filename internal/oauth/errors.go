@@ -41,6 +41,8 @@ const (
 	ErrTemporarilyUnavailable  = "temporarily_unavailable"
 	ErrInvalidTarget           = "invalid_target"
 	ErrLoginRequired           = "login_required"
+	ErrConsentRequired         = "consent_required"
+	ErrAccessDenied            = "access_denied"
 )
 
 // NewError is an error answer with the given status.

@@ -46,7 +46,7 @@ func (s *Browser) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if user != nil {
-		s.complete(w, r, ar, user, authTime)
+		s.authorizeUser(w, r, ar, user, authTime)
 		return
 	}
 	if slices.Contains(ar.prompt, "none") {
@@ -54,6 +54,29 @@ func (s *Browser) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.loginPage(w, r, ar, "", "")
+}
+
+// clientName is the name a page shows for the client.
+func clientName(c *store.Client) string {
+	if c.Object.Spec.DisplayName != "" {
+		return c.Object.Spec.DisplayName
+	}
+	return c.Object.Name
+}
+
+// hiddenFields are the carried parameters as a form's hidden fields, in a
+// fixed order.
+func hiddenFields(carried url.Values) []hiddenField {
+	var out []hiddenField
+	for _, k := range carriedParams {
+		if x := carried.Get(k); x != "" {
+			out = append(out, hiddenField{Name: k, Value: x})
+		}
+	}
+	if p := carried.Get("prompt"); p != "" {
+		out = append(out, hiddenField{Name: "prompt", Value: p})
+	}
+	return out
 }
 
 // sessionUser is the signed-in user of the browser when the session may
@@ -90,12 +113,7 @@ func (s *Browser) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	carried := url.Values{}
-	for _, k := range carriedParams {
-		if x := form.Get(k); x != "" {
-			carried.Set(k, x)
-		}
-	}
+	carried := carry(form)
 	now := s.opts.Clock.Now()
 	key, err := s.core.SessionKey()
 	if err != nil {
@@ -133,7 +151,7 @@ func (s *Browser) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.clearCookie(w, csrfCookie)
-	s.complete(w, r, ar, user, authTime)
+	s.authorizeUser(w, r, ar, user, authTime)
 }
 
 // loginMessage is what the login page says about a failed sign-in: the
@@ -167,16 +185,8 @@ func (s *Browser) loginPage(w http.ResponseWriter, r *http.Request, ar *authoriz
 	if username == "" {
 		username = ar.loginHint
 	}
-	name := ar.client.Object.Spec.DisplayName
-	if name == "" {
-		name = ar.client.Object.Name
-	}
-	d := loginData{ClientName: name, Username: username, Error: message, CSRF: csrfToken(key, nonce, ar.carried.Encode(), now.Add(loginFormTTL))}
-	for _, k := range carriedParams {
-		if x := ar.carried.Get(k); x != "" {
-			d.Hidden = append(d.Hidden, hiddenField{Name: k, Value: x})
-		}
-	}
+	d := loginData{ClientName: clientName(ar.client), Username: username, Error: message, CSRF: csrfToken(key, nonce, ar.carried.Encode(), now.Add(loginFormTTL))}
+	d.Hidden = hiddenFields(ar.carried)
 	s.renderPage(w, http.StatusOK, loginTemplate, d, redirectOrigin(ar.redirectURI))
 }
 

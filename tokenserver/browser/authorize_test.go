@@ -99,18 +99,54 @@ func formFields(t *testing.T, p page) url.Values {
 	return v
 }
 
-// signIn opens the authorize URL, submits the login form and returns the
-// redirect to the client.
+// signIn opens the authorize URL, submits the login form, allows the
+// client on the consent page when it is shown, and returns the redirect to
+// the client.
 func (b *browser) signIn(base, authURL, username, password string) *url.URL {
 	b.t.Helper()
-	v := formFields(b.t, b.get(authURL))
-	v.Set("username", username)
-	v.Set("password", password)
-	p := b.postForm(base+"/oauth/login", v)
+	p := b.login(base, authURL, username, password)
+	if isConsentPage(p) {
+		p = b.decide(base, p, "allow")
+	}
 	if p.status != http.StatusSeeOther || p.location == nil {
 		b.t.Fatalf("login: want 303 to the client, got %d\n%s", p.status, p.body)
 	}
 	return p.location
+}
+
+// login opens the authorize URL, submits the login form and returns the
+// answer: the consent page, or the redirect to the client.
+func (b *browser) login(base, authURL, username, password string) page {
+	b.t.Helper()
+	v := formFields(b.t, b.get(authURL))
+	v.Set("username", username)
+	v.Set("password", password)
+	return b.postForm(base+"/oauth/login", v)
+}
+
+// isConsentPage tells the consent page from other answers.
+func isConsentPage(p page) bool {
+	return p.status == http.StatusOK && strings.Contains(p.body, `name="decision"`)
+}
+
+// consentFields are the hidden fields of a consent page.
+func consentFields(t *testing.T, p page) url.Values {
+	t.Helper()
+	if !isConsentPage(p) {
+		t.Fatalf("want the consent page, got %d %v\n%s", p.status, p.location, p.body)
+	}
+	v := url.Values{}
+	for _, m := range hiddenInput.FindAllStringSubmatch(p.body, -1) {
+		v.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	return v
+}
+
+// decide submits a consent page with decision ("allow" or "deny") and
+// returns the answer.
+func (b *browser) decide(base string, p page, decision string) page {
+	b.t.Helper()
+	return b.postForm(base+"/oauth/consent", maps(consentFields(b.t, p), "decision", decision))
 }
 
 // codeClient is a confidential client of the code flow with refresh tokens.
@@ -339,7 +375,8 @@ func TestLoginForm(t *testing.T) {
 		}
 	})
 	t.Run("valid", func(t *testing.T) {
-		if p := b.postForm(issuer+"/oauth/login", v); p.status != http.StatusSeeOther || p.location.Query().Get("code") == "" {
+		p := b.decide(issuer, b.postForm(issuer+"/oauth/login", v), "allow")
+		if p.status != http.StatusSeeOther || p.location.Query().Get("code") == "" {
 			t.Fatalf("%d %v\n%s", p.status, p.location, p.body)
 		}
 	})
@@ -400,6 +437,7 @@ func TestAuthorizeRequestErrors(t *testing.T) {
 		{"scope outside the client's", "invalid_scope", maps(base, "scope", "openid admin")},
 		{"missing response_type", "invalid_request", maps(base, "response_type", "")},
 		{"bad prompt", "invalid_request", maps(base, "prompt", "none login")},
+		{"prompt select_account is not offered", "invalid_request", maps(base, "prompt", "select_account")},
 	}
 	for _, tt := range redirects {
 		t.Run(tt.name, func(t *testing.T) {
@@ -465,6 +503,10 @@ func TestDiscoveryAdvertisesBrowserFlows(t *testing.T) {
 	}
 	if list, _ := r.body["code_challenge_methods_supported"].([]any); slices.Contains(list, any("plain")) {
 		t.Error("plain PKCE advertised")
+	}
+	// Only the prompts that work (select_account is refused).
+	if got, _ := r.body["prompt_values_supported"].([]any); !slices.Equal(got, []any{"none", "login", "consent"}) {
+		t.Errorf("prompt_values_supported = %v", got)
 	}
 }
 

@@ -1,9 +1,10 @@
 // Package browser is the token server's browser flow: the authorization
 // endpoint (RFC 6749 §3.1, OpenID Connect Core §3.1.2), the login page, the
 // signed-in session and the pages a person sees. It issues nothing itself:
-// codes, implicit tokens, password checks and the session key come from the
-// token server through Core, so a browser sign-in obeys the same throttles and
-// grant rules as the token endpoint.
+// codes, implicit tokens, password checks, what a token would carry and the
+// session key come from the token server through Core, so a browser sign-in
+// obeys the same throttles and grant rules as the token endpoint. A user
+// consents to a client once per set of scopes and audiences (consent.go).
 package browser
 
 import (
@@ -31,6 +32,10 @@ type Core interface {
 	IssueCode(ctx context.Context, c *store.Client, user *store.User, rec *store.AuthCode) (string, error)
 	// IssueImplicit mints the tokens of the implicit flow.
 	IssueImplicit(ctx context.Context, c *store.Client, user *store.User, r ImplicitRequest) (*Implicit, error)
+	// Target is what a token for the client would carry without an
+	// explicit audience: its granted audiences, and the scopes of scopes
+	// they allow. The consent page shows it and a consent records it.
+	Target(ctx context.Context, c *store.Client, scopes []string) (audiences, granted []string, err error)
 	// SessionKey is the current key of session and CSRF MACs.
 	SessionKey() ([]byte, error)
 }
@@ -63,21 +68,25 @@ type Options struct {
 	Log          logr.Logger
 }
 
-// Browser serves the authorization endpoint and the login form.
+// Browser serves the authorization endpoint, the login form and the consent
+// form.
 type Browser struct {
-	opts Options
-	dir  store.Directory
-	core Core
-	log  logr.Logger
+	opts     Options
+	dir      store.Directory
+	consents store.Records[store.Consent]
+	core     Core
+	log      logr.Logger
 }
 
-// New builds the browser flow over the directory and the token server's core.
-func New(o Options, dir store.Directory, core Core) *Browser {
-	return &Browser{opts: o, dir: dir, core: core, log: o.Log.WithName("browser")}
+// New builds the browser flow over the directory, the remembered consents
+// and the token server's core.
+func New(o Options, dir store.Directory, consents store.Records[store.Consent], core Core) *Browser {
+	return &Browser{opts: o, dir: dir, consents: consents, core: core, log: o.Log.WithName("browser")}
 }
 
 // Register adds the browser endpoints to mux.
 func (s *Browser) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/oauth/authorize", s.serveAuthorize)
 	mux.HandleFunc("/oauth/login", s.serveLogin)
+	mux.HandleFunc("/oauth/consent", s.serveConsent)
 }

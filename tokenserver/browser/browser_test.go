@@ -140,6 +140,12 @@ func fillLogin(t *testing.T, ctx context.Context, username, password string) {
 	)
 }
 
+// allowConsent waits for the consent page and clicks Allow.
+func allowConsent(t *testing.T, ctx context.Context) {
+	t.Helper()
+	run(t, ctx, chromedp.WaitVisible(chromedp.ID("allow")), chromedp.Click(chromedp.ID("allow")))
+}
+
 func TestBrowserAuthorizationCodeFlow(t *testing.T) {
 	ctx := chrome(t)
 	f := newFixture(t)
@@ -172,6 +178,26 @@ func TestBrowserAuthorizationCodeFlow(t *testing.T) {
 	// The page re-rendered after the failure keeps the username; clear it.
 	run(t, ctx, chromedp.Clear(chromedp.ID("username")))
 	fillLogin(t, ctx, "alice", pw)
+
+	// The first sign-in to this client asks for consent; nothing reaches
+	// the client before Allow.
+	run(t, ctx, chromedp.WaitVisible(chromedp.ID("allow")))
+	if title := runFor(t, ctx, chromedp.Title()); title != "Allow Example App?" {
+		t.Errorf("consent title %q", title)
+	}
+	if ns := runFor(t, ctx, chromedp.Text(chromedp.ID("client-namespace"))); ns != f.NS {
+		t.Errorf("consent page names namespace %q, want %q", ns, f.NS)
+	}
+	if scopes := runFor(t, ctx, chromedp.Text(chromedp.ID("scopes"))); !strings.Contains(scopes, "offline_access") {
+		t.Errorf("consent page scopes %q", scopes)
+	}
+	screenshot(t, ctx, "consent-page")
+	select {
+	case u := <-hits:
+		t.Fatalf("the callback was reached before consent: %v", u)
+	default:
+	}
+	allowConsent(t, ctx)
 	cb := waitCallback(t, hits)
 	if cb.Query().Get("state") != "browser-state" || cb.Query().Get("code") == "" {
 		t.Fatalf("callback %v", cb)
@@ -182,7 +208,7 @@ func TestBrowserAuthorizationCodeFlow(t *testing.T) {
 	}
 	verifyIDToken(t, cfg.ClientID, tok.Extra("id_token").(string), nonce, tok.AccessToken)
 
-	// Signed in: the next authorization needs no form.
+	// Signed in and consented: the next authorization needs no form.
 	run(t, ctx, chromedp.Navigate(cfg.AuthCodeURL("second", oauth2.S256ChallengeOption(verifier))))
 	if cb := waitCallback(t, hits); cb.Query().Get("state") != "second" || cb.Query().Get("code") == "" {
 		t.Fatalf("second callback %v", cb)
@@ -223,6 +249,7 @@ func TestBrowserImplicitFlow(t *testing.T) {
 
 	run(t, ctx, chromedp.Navigate(issuer+"/oauth/authorize?"+q.Encode()))
 	fillLogin(t, ctx, "alice", pw)
+	allowConsent(t, ctx)
 	if cb := waitCallback(t, hits); cb.RawQuery != "" {
 		t.Fatalf("the implicit response reached the server in the query: %v", cb)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
 )
 
-// The login and error pages: server-rendered, no script, styles inline (the
+// The login, consent and error pages: server-rendered, no script, styles inline (the
 // CSP allows nothing else), labelled fields in a natural focus order.
 
 type hiddenField struct{ Name, Value string }
@@ -23,6 +23,25 @@ type loginData struct {
 
 type errorData struct{ Message string }
 
+type consentData struct {
+	ClientName string
+	Namespace  string
+	User       string
+	Scopes     []scopeLine
+	Audiences  []audienceLine
+	CSRF       string
+	Hidden     []hiddenField
+}
+
+// scopeLine is a scope and what it lets the client do.
+type scopeLine struct{ Name, Text string }
+
+// audienceLine is an audience; Self when it is the client itself.
+type audienceLine struct {
+	Name string
+	Self bool
+}
+
 const pageStyle = `
 :root{color-scheme:light dark;--fg:#1f2328;--muted:#59636e;--bg:#f6f8fa;--card:#fff;--line:#d1d9e0;--accent:#0969da;--err:#d1242f;--errbg:#ffebe9}
 @media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9198a1;--bg:#0d1117;--card:#151b23;--line:#3d444d;--accent:#4493f8;--err:#f85149;--errbg:#25171c}}
@@ -35,6 +54,11 @@ label{display:block;font-weight:600;margin:1rem 0 .375rem}
 input[type=text],input[type=password]{width:100%;padding:.625rem .75rem;font:inherit;color:inherit;background:transparent;border:1px solid var(--line);border-radius:6px}
 input:focus-visible,button:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
 button{width:100%;margin-top:1.5rem;padding:.7rem;font:inherit;font-weight:600;color:#fff;background:var(--accent);border:0;border-radius:6px;cursor:pointer}
+button.secondary{margin-top:.75rem;color:var(--fg);background:transparent;border:1px solid var(--line)}
+h2{font-size:1rem;margin:1.25rem 0 .5rem}
+ul{margin:0;padding-left:1.25rem}
+li{margin:.25rem 0}
+code{font-size:.875rem;overflow-wrap:anywhere;color:var(--muted)}
 .error{margin:0 0 1rem;padding:.75rem 1rem;border-radius:6px;color:var(--err);background:var(--errbg);border:1px solid var(--err)}
 footer{margin-top:1.5rem;font-size:.8125rem;color:var(--muted);text-align:center}
 `
@@ -63,6 +87,40 @@ var loginTemplate = template.Must(template.New("login").Parse(`<!DOCTYPE html>
 <button type="submit">Sign in</button>
 </form>
 <footer>Tokenwarden</footer>
+</main>
+</body>
+</html>
+`))
+
+var consentTemplate = template.Must(template.New("consent").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Allow {{.ClientName}}?</title>
+<style>` + pageStyle + `</style>
+</head>
+<body>
+<main>
+<h1>Allow access?</h1>
+<p class="sub"><strong id="client-name">{{.ClientName}}</strong> from namespace <strong id="client-namespace">{{.Namespace}}</strong> asks to act for you, {{.User}}.</p>
+<h2>It will be able to</h2>
+<ul id="scopes">
+{{range .Scopes}}<li>{{.Text}} <code>{{.Name}}</code></li>
+{{else}}<li>Sign you in, with no further permission</li>
+{{end}}</ul>
+<h2>with tokens for</h2>
+<ul id="audiences">
+{{range .Audiences}}<li>{{if .Self}}this application itself <code>{{.Name}}</code>{{else}}<code>{{.Name}}</code>{{end}}</li>
+{{end}}</ul>
+<form method="post" action="consent">
+{{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
+{{end}}<input type="hidden" name="csrf_token" value="{{.CSRF}}">
+<button type="submit" name="decision" value="allow" id="allow">Allow</button>
+<button type="submit" name="decision" value="deny" id="deny" class="secondary">Deny</button>
+</form>
+<footer>Tokenwarden · only allow applications you trust</footer>
 </main>
 </body>
 </html>

@@ -34,14 +34,32 @@ type authorizeRequest struct {
 	// maxAge is OpenID Connect max_age in seconds; -1 when absent.
 	maxAge    int64
 	loginHint string
-	// carried are the parameters the login form carries back unchanged.
+	// carried are the parameters the login and consent forms carry back
+	// unchanged.
 	carried url.Values
 }
 
-// carriedParams are the request parameters a login form sends back. prompt
-// and max_age are left out: the sign-in that the form performs satisfies
-// them.
+// carriedParams are the request parameters a login or consent form sends
+// back. prompt and max_age are left out: the sign-in that the form performs
+// satisfies them; but see carry for prompt=consent.
 var carriedParams = []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce", "code_challenge", "code_challenge_method"}
+
+// carry picks what a form carries back from request parameters v:
+// carriedParams as they are, and prompt only as "consent", which a sign-in
+// does not satisfy (OpenID Connect Core §3.1.2.1: the consent page must
+// still be shown).
+func carry(v url.Values) url.Values {
+	out := url.Values{}
+	for _, k := range carriedParams {
+		if x := v.Get(k); x != "" {
+			out.Set(k, x)
+		}
+	}
+	if slices.Contains(strings.Fields(v.Get("prompt")), "consent") {
+		out.Set("prompt", "consent")
+	}
+	return out
+}
 
 // pageError is an authorization error that must not be sent to the redirect
 // URI, because the client or the redirect URI is not trustworthy (RFC 6749
@@ -77,12 +95,7 @@ func (s *Browser) parseAuthorize(ctx context.Context, v url.Values) (*authorizeR
 	if !c.Object.HasGrant(v1alpha1.GrantAuthorizationCode) && !c.Object.HasGrant(v1alpha1.GrantImplicit) {
 		return nil, badPage("This application may not sign users in through the browser.")
 	}
-	ar := &authorizeRequest{client: c, state: v.Get("state"), nonce: v.Get("nonce"), maxAge: -1, loginHint: v.Get("login_hint"), carried: url.Values{}}
-	for _, k := range carriedParams {
-		if x := v.Get(k); x != "" {
-			ar.carried.Set(k, x)
-		}
-	}
+	ar := &authorizeRequest{client: c, state: v.Get("state"), nonce: v.Get("nonce"), maxAge: -1, loginHint: v.Get("login_hint"), carried: carry(v)}
 	ar.redirectURI, ar.given = v.Get("redirect_uri"), v.Has("redirect_uri")
 	uris := c.Object.Spec.RedirectURIs
 	switch {
@@ -185,12 +198,14 @@ func (ar *authorizeRequest) checkPKCE(v url.Values) error {
 	return nil
 }
 
-// checkPrompt: OpenID Connect Core §3.1.2.1 prompt and max_age.
+// checkPrompt: OpenID Connect Core §3.1.2.1 prompt and max_age. There is
+// one account per namespace and browser, so select_account is not offered
+// (nor advertised) and is answered like any unknown value.
 func (ar *authorizeRequest) checkPrompt(v url.Values) error {
 	ar.prompt = strings.Fields(v.Get("prompt"))
 	for _, p := range ar.prompt {
 		switch p {
-		case "none", "login", "consent", "select_account":
+		case "none", "login", "consent":
 		default:
 			return oauth.InvalidRequest("prompt " + oauth.QuoteShort(p) + " is not supported")
 		}

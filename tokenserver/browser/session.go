@@ -149,3 +149,32 @@ func checkCSRF(key []byte, cookie, request, token string, now time.Time) bool {
 	got, err := base64.RawURLEncoding.DecodeString(sig)
 	return err == nil && hmac.Equal(got, mac(key, "csrf", cookie, request, exp))
 }
+
+// consentToken binds a consent form to the browser's consent cookie, the
+// signed-in user, the authorize request and what the page showed, until
+// expires: a form cannot be submitted from another browser, for another
+// user, with its hidden fields changed, nor once the tokens would carry more
+// than the user saw. Its purpose differs from the login form's, so neither
+// token verifies as the other.
+func consentToken(key []byte, cookie string, user types.UID, request string, ask *consentAsk, expires time.Time) string {
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	return exp + "." + base64.RawURLEncoding.EncodeToString(consentMAC(key, cookie, user, request, ask, exp))
+}
+
+// checkConsentToken verifies a submitted consent token.
+func checkConsentToken(key []byte, cookie string, user types.UID, request string, ask *consentAsk, token string, now time.Time) bool {
+	exp, sig, ok := strings.Cut(token, ".")
+	if !ok || cookie == "" || ask == nil {
+		return false
+	}
+	t, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || now.Unix() >= t {
+		return false
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	return err == nil && hmac.Equal(got, consentMAC(key, cookie, user, request, ask, exp))
+}
+
+func consentMAC(key []byte, cookie string, user types.UID, request string, ask *consentAsk, exp string) []byte {
+	return mac(key, "consent", cookie, string(user), request, strings.Join(ask.audiences, " "), strings.Join(ask.scopes, " "), exp)
+}
