@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
@@ -80,6 +81,11 @@ func bindTokenFlags(fs *flag.FlagSet, t *tokenserver.Options) {
 	fs.IntVar(&t.UserThrottle.MaxFailures, "throttle-user-failures", t.UserThrottle.MaxFailures, "Failed sign-ins of one user from one source address within --throttle-window before further attempts from there wait (the owner signing in from elsewhere is not locked out).")
 	fs.IntVar(&t.HashConcurrency, "hash-concurrency", t.HashConcurrency, "Password-hash verifications run at once per replica (each may hold 64 MiB for argon2id); a sign-in beyond it is answered 503 temporarily_unavailable with Retry-After.")
 	fs.IntVar(&t.SourceThrottle.MaxFailures, "throttle-source-failures", t.SourceThrottle.MaxFailures, "Failed sign-ins per source address within --throttle-window before further attempts wait.")
+	fs.Func("trusted-proxies", "Comma-separated CIDRs of proxies whose Forwarded / X-Forwarded-For headers name the client the throttles key on (default none: the TCP peer is the source).", func(v string) error {
+		ps, err := oauth.ParseTrustedProxies(v)
+		t.TrustedProxies = ps
+		return err
+	})
 	fs.Func("throttle-window", "Sliding window of the failed sign-in throttle; a block always ends within it (default "+t.UserThrottle.Window.String()+").", func(v string) error {
 		d, err := time.ParseDuration(v)
 		t.UserThrottle.Window, t.SourceThrottle.Window = d, d

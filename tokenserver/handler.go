@@ -88,7 +88,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/.well-known/openid-configuration", s.serveDiscovery)
 	mux.HandleFunc("/.well-known/oauth-authorization-server", s.serveDiscovery)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	return recoverer(s.log, mux)
+	// The source is resolved once, in front of every endpoint, so each
+	// throttle keys on the same address (oauth.SourceAddr).
+	return recoverer(s.log, oauth.Sources(s.opts.TrustedProxies, mux))
 }
 
 // fail writes err; unexpected errors are logged (they never hold a secret:

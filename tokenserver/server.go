@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/password"
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
 )
@@ -52,6 +53,10 @@ type Options struct {
 	// UserThrottle and SourceThrottle limit failed sign-ins per user and per
 	// source address.
 	UserThrottle, SourceThrottle throttle.Config
+	// TrustedProxies are the proxies whose Forwarded and X-Forwarded-For
+	// headers name the client (oauth.ResolveSource); from any other peer the
+	// TCP peer is the source the throttles key on. Empty trusts none.
+	TrustedProxies oauth.TrustedProxies
 	// HashConcurrency bounds the password-hash verifications running at
 	// once in this process (each may hold 64 MiB for argon2id); a sign-in
 	// beyond it is answered 503 temporarily_unavailable at once.
@@ -100,6 +105,12 @@ func (o *Options) Validate() error {
 		return errors.New("no clock")
 	case o.TLSCertFile != "" && o.TLSKeyFile == "", o.TLSCertFile == "" && o.TLSKeyFile != "":
 		return errors.New("a TLS certificate needs its key and a key its certificate")
+	}
+	for _, p := range o.TrustedProxies {
+		if !p.IsValid() || p.Bits() == 0 {
+			// A /0 would let every client name its own source address.
+			return fmt.Errorf("trusted proxy range %s must be a valid CIDR narrower than /0", p)
+		}
 	}
 	for _, a := range o.TokenPathAliases {
 		if !strings.HasPrefix(a, "/") || strings.ContainsAny(a, "{} ") {
