@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +54,12 @@ func bindFlags(fs *flag.FlagSet) (*operator.Options, *zap.Options) {
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of the /healthz and /readyz probes; \"0\" disables them.")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", o.LeaderElection, "Run the controllers on one replica at a time (the token server runs on every replica).")
 	fs.DurationVar(&o.CollectInterval, "collect-interval", o.CollectInterval, "How often expired or orphaned refresh-token families and expired access-token revocation records are removed (leader only).")
+	fs.Func("kube-api-qps", "Requests per second the manager sends to the API server at most (client-side limit; default "+strconv.FormatFloat(float64(o.KubeAPIQPS), 'g', -1, 32)+").", func(v string) error {
+		q, err := strconv.ParseFloat(v, 32)
+		o.KubeAPIQPS = float32(q)
+		return err
+	})
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Requests the manager may send to the API server in a burst above --kube-api-qps.")
 	bindTokenFlags(fs, &o.Token)
 	bindKeyFlags(fs, &o.Keys)
 	zapOpts := &zap.Options{}

@@ -63,6 +63,13 @@ type Options struct {
 	// CollectInterval is how often expired refresh families, codes and
 	// revocation records are removed (leader only).
 	CollectInterval time.Duration
+	// KubeAPIQPS and KubeAPIBurst limit the manager's own requests to the
+	// API server (client-go's token bucket). Unset, controller-runtime sends
+	// without limit, and a flood of requests that each cost a live read
+	// would spend the operator's API Priority and Fairness share and starve
+	// its own writes.
+	KubeAPIQPS   float32
+	KubeAPIBurst int
 }
 
 // DefaultOptions are the defaults of the operator and every component in it.
@@ -72,6 +79,7 @@ func DefaultOptions() Options {
 		MetricsAddr: ":8080", ProbeAddr: ":8081", LeaderElection: true,
 		Clock: clock.RealClock{}, Keys: keys.DefaultSettings(), Token: tokenserver.DefaultOptions(),
 		CollectInterval: controllers.DefaultCollectInterval,
+		KubeAPIQPS:      50, KubeAPIBurst: 100,
 	}
 }
 
@@ -93,6 +101,9 @@ func (o *Options) Validate() error {
 	}
 	if o.CollectInterval <= 0 {
 		return fmt.Errorf("collect interval %s must be positive", o.CollectInterval)
+	}
+	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst < 1 || float32(o.KubeAPIBurst) < o.KubeAPIQPS {
+		return fmt.Errorf("API client rate limit %g/s with burst %d: both must be positive and the burst at least the rate", o.KubeAPIQPS, o.KubeAPIBurst)
 	}
 	if err := o.Keys.Validate(); err != nil {
 		return fmt.Errorf("signing key settings: %w", err)
@@ -145,12 +156,22 @@ func newTokenServer(ctx context.Context, mgr manager.Manager, o Options, stores 
 	return srv, nil
 }
 
+// rateLimited is a copy of cfg with the client-side rate limit of the
+// options; the caller's config is left as it was.
+func (o *Options) rateLimited(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.QPS, c.Burst = o.KubeAPIQPS, o.KubeAPIBurst
+	// A RateLimiter set by the caller would override QPS and Burst.
+	c.RateLimiter = nil
+	return c
+}
+
 // NewManager builds the manager with every controller registered.
 func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(o.rateLimited(cfg), ctrl.Options{
 		Scheme:                  Scheme(),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
@@ -207,7 +228,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		return nil, fmt.Errorf("signing key controller: %w", err)
 	}
 	if err := mgr.Add(&controllers.Collector{
-		Families: stores.Families, Codes: stores.Codes, Revocations: stores.Revocations,
+		Families: stores.Families, Codes: stores.Codes, Consents: stores.Consents, Revocations: stores.Revocations,
 		Reader: mgr.GetClient(), Clock: o.Clock, Interval: o.CollectInterval, Log: ctrl.Log.WithName("collector"),
 	}); err != nil {
 		return nil, fmt.Errorf("collector: %w", err)
