@@ -27,15 +27,17 @@ const (
 // Collector removes what the token server no longer needs: refresh families
 // that expired or whose client or user is gone or disabled, revocation
 // records of access tokens that have expired, and authorization-code records
-// past their expiry and CodeRetention. Owner references already let the
-// cluster's garbage collector remove the families of a deleted user; the
-// collector covers everything else, and clusters without a garbage
-// collector. It is a manager Runnable that runs on the leader only. The
-// decisions are the pure functions familyDropReason, codeDropReason and
+// past their expiry and CodeRetention, and consents whose client or user is
+// gone or disabled. Owner references already let the cluster's garbage
+// collector remove the families of a deleted user; the collector covers
+// everything else, and clusters without a garbage collector. It is a manager
+// Runnable that runs on the leader only. The decisions are the pure
+// functions familyDropReason, codeDropReason, consentDropReason and
 // revocationCutoff; the stores delete, each record only as it was read.
 type Collector struct {
 	Families    store.Records[store.Family]
 	Codes       store.Records[store.AuthCode]
+	Consents    store.Records[store.Consent] // the browser flow's; nil: none
 	Revocations store.Revocations
 	// Reader lists the clients and users of a namespace (the manager's
 	// cache), to tell an orphaned family.
@@ -51,6 +53,7 @@ type Collector struct {
 // CollectStats counts what one collection removed.
 type CollectStats struct {
 	ExpiredFamilies, OrphanedFamilies, ExpiredRevocations, ExpiredCodes int
+	OrphanedConsents                                                    int
 }
 
 // Start runs a collection at start and then every Interval until ctx ends.
@@ -63,7 +66,7 @@ func (c *Collector) Start(ctx context.Context) error {
 			c.Log.Error(err, "collection failed; retrying at the next interval")
 		} else if st != (CollectStats{}) {
 			c.Log.Info("collected", "expiredFamilies", st.ExpiredFamilies, "orphanedFamilies", st.OrphanedFamilies,
-				"expiredRevocations", st.ExpiredRevocations, "expiredCodes", st.ExpiredCodes)
+				"expiredRevocations", st.ExpiredRevocations, "expiredCodes", st.ExpiredCodes, "orphanedConsents", st.OrphanedConsents)
 		}
 		select {
 		case <-ctx.Done():
@@ -112,6 +115,8 @@ func (c *Collector) Collect(ctx context.Context) (CollectStats, error) {
 		st.ExpiredCodes += n
 		collected.WithLabelValues("authorization-code", reason).Add(float64(n))
 	}
+	consents, nerr := c.collectConsents(ctx, owners)
+	st.OrphanedConsents = consents
 	revs, rerr := c.Revocations.Collect(ctx, revocationCutoff(now))
 	if st.ExpiredRevocations = revs; revs > 0 {
 		collected.WithLabelValues("revocation", collectExpired).Add(float64(revs))
@@ -125,7 +130,37 @@ func (c *Collector) Collect(ctx context.Context) (CollectStats, error) {
 	if rerr != nil {
 		rerr = fmt.Errorf("collect revocation records: %w", rerr)
 	}
-	return st, errors.Join(ferr, cerr, rerr, owners.err)
+	return st, errors.Join(ferr, cerr, nerr, rerr, owners.err)
+}
+
+// collectConsents removes the consents consentDropReason names.
+func (c *Collector) collectConsents(ctx context.Context, owners *ownerIndex) (int, error) {
+	if c.Consents == nil {
+		return 0, nil
+	}
+	removed, err := c.Consents.Collect(ctx, func(ns string, rec *store.Consent) string {
+		return consentDropReason(rec, owners.lookup(ctx, ns))
+	})
+	n := 0
+	for reason, k := range removed {
+		n += k
+		collected.WithLabelValues("consent", reason).Add(float64(k))
+	}
+	if err != nil {
+		err = fmt.Errorf("collect consents: %w", err)
+	}
+	return n, err
+}
+
+// consentDropReason decides whether a consent goes: orphaned when its client
+// or user is gone, re-created under another UID, or the user disabled (a
+// consent ends with either). owners is nil when unknown: a consent is never
+// dropped on a failed read.
+func consentDropReason(rec *store.Consent, owners *namespaceOwners) string {
+	if owners != nil && !owners.has(rec.ClientUID, rec.UserUID) {
+		return collectOrphaned
+	}
+	return ""
 }
 
 // familyDropReason decides whether a refresh family goes: expired (its
@@ -168,8 +203,14 @@ type namespaceOwners struct {
 // alive reports whether the family's client and user still exist with the
 // UIDs it was issued to, and the user is not disabled.
 func (o *namespaceOwners) alive(f *store.Family) bool {
-	disabled, ok := o.users[f.UserUID]
-	return o.clients[f.ClientUID] && ok && !disabled
+	return o.has(f.ClientUID, f.UserUID)
+}
+
+// has reports whether the client and the user exist with these UIDs and the
+// user is not disabled.
+func (o *namespaceOwners) has(client, user types.UID) bool {
+	disabled, ok := o.users[user]
+	return o.clients[client] && ok && !disabled
 }
 
 // ownerIndex lists each namespace's clients and users once per collection.
@@ -214,7 +255,7 @@ func listOwners(ctx context.Context, r client.Reader, namespace string) (*namesp
 }
 
 var collected = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "tokenwarden_collected_total", Help: "Records removed by the collector, by kind (refresh-family, revocation, authorization-code) and reason.",
+	Name: "tokenwarden_collected_total", Help: "Records removed by the collector, by kind (refresh-family, revocation, authorization-code, consent) and reason.",
 }, []string{"kind", "reason"})
 
 func init() { ctrlmetrics.Registry.MustRegister(collected) }

@@ -72,8 +72,9 @@ func (b *browser) do(method, u string, v url.Values) page {
 
 var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 
-// signIn opens the authorize URL, submits the login form and returns the
-// redirect to the client.
+// signIn opens the authorize URL, submits the login form, allows the client
+// on the consent page when it is shown, and returns the redirect to the
+// client.
 func (b *browser) signIn(base, authURL, username, password string) *url.URL {
 	b.t.Helper()
 	p := b.do(http.MethodGet, authURL, nil)
@@ -87,6 +88,14 @@ func (b *browser) signIn(base, authURL, username, password string) *url.URL {
 	v.Set("username", username)
 	v.Set("password", password)
 	p = b.do(http.MethodPost, base+"/oauth/login", v)
+	if p.status == http.StatusOK && strings.Contains(p.body, `name="decision"`) {
+		// The consent page of a first authorization: Allow.
+		c := url.Values{"decision": {"allow"}}
+		for _, m := range hiddenInput.FindAllStringSubmatch(p.body, -1) {
+			c.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+		}
+		p = b.do(http.MethodPost, base+"/oauth/consent", c)
+	}
 	if p.status != http.StatusSeeOther || p.location == nil {
 		b.t.Fatalf("login: want 303 to the client, got %d\n%s", p.status, p.body)
 	}
