@@ -153,7 +153,7 @@ func TestCollectorRemovesExpiredRevocationsAndCodes(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Second)
 	jti := "jti-" + ns
-	g.Expect(st.Revocations.Revoke(ctx, jti, now.Add(time.Hour))).To(gomega.Succeed())
+	g.Expect(st.Revocations.Revoke(ctx, jti, now.Add(time.Hour), "uid-app")).To(gomega.Succeed())
 	cli, dave := newClient(ns, "web"), newUser(ns, "dave")
 	create(t, cli)
 	create(t, dave)

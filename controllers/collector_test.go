@@ -137,7 +137,7 @@ func TestCollectorCollect(t *testing.T) {
 		}
 	}
 	for jti, exp := range map[string]time.Time{"valid": collectNow, "in-leeway": collectNow.Add(-30 * time.Second), "gone": collectNow.Add(-time.Minute)} {
-		if err := f.mem.Revocations.Revoke(ctx, jti, exp); err != nil {
+		if err := f.mem.Revocations.Revoke(ctx, jti, exp, "uid-app"); err != nil {
 			t.Fatal(err)
 		}
 	}

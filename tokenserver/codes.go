@@ -41,7 +41,7 @@ func (s *Server) createCode(ctx context.Context, namespace, clientName string, u
 	}
 	code := authCodePrefix + secret
 	rec.Digest = digest(code)
-	owner := store.Owner{UserName: user.Object.Name, UserUID: user.Object.UID, ClientName: clientName}
+	owner := store.Owner{UserName: user.Object.Name, UserUID: user.Object.UID, ClientName: clientName, ClientUID: rec.ClientUID}
 	if err := s.codes.Create(ctx, namespace, codeID(code), rec, owner); err != nil {
 		return "", fmt.Errorf("create authorization code: %w", err)
 	}

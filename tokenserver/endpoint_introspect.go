@@ -177,7 +177,7 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(tok, refreshTokenPrefix) {
 		err = s.revokeFamily(ctx, caller.Object.Namespace, tok, caller.Object.UID)
 	} else if at, aerr := s.checkAccessToken(ctx, tok); aerr == nil && at.claims.ClientID == caller.Object.Status.ClientID {
-		err = s.revoked.Revoke(ctx, at.claims.JTI, time.Unix(*at.claims.Expiry, 0))
+		err = s.revokeAccessToken(ctx, caller.Object.UID, at.claims.JTI, time.Unix(*at.claims.Expiry, 0))
 	} else if !errors.Is(aerr, store.ErrNotFound) {
 		err = aerr
 	}

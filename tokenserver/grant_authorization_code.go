@@ -29,8 +29,11 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 	var user *store.User
 	// Every refusal is decided before the code is marked used.
 	check := func(rec *store.AuthCode) (err error) {
-		user, err = g.checkCode(ctx, req, rec)
-		return err
+		if user, err = g.checkCode(ctx, req, rec); err != nil || !issuesRefresh(req, issueOptions{}) {
+			return err
+		}
+		// A family over the cap is refused before the code is spent.
+		return g.s.checkFamilyCap(ctx, c, user, req.now)
 	}
 	mark := func(rec *store.AuthCode) {
 		rec.FamilyID, rec.AccessJTI, rec.AccessExpiresAt = familyID, jti, accessExpires
@@ -91,8 +94,15 @@ func (s *Server) revokeIssued(ctx context.Context, namespace string, rec *store.
 			return err
 		}
 	}
-	if rec.AccessJTI != "" {
-		return s.revoked.Revoke(ctx, rec.AccessJTI, rec.AccessExpiresAt)
+	if rec.AccessJTI == "" {
+		return nil
 	}
-	return nil
+	err := s.revokeAccessToken(ctx, rec.ClientUID, rec.AccessJTI, rec.AccessExpiresAt)
+	if oe := (*oauth.Error)(nil); errors.As(err, &oe) {
+		// The revocation cap: the reuse is still refused (invalid_grant)
+		// and the family is gone; the access token lives until it expires.
+		s.log.Info("authorization code reuse: access token not revoked, revocation cap reached", "clientUID", rec.ClientUID)
+		return nil
+	}
+	return err
 }

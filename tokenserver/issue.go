@@ -77,7 +77,7 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *store.User,
 			return nil, err
 		}
 	}
-	if res.refreshToken == "" && !o.noRefresh && c.HasGrant(v1alpha1.GrantRefreshToken) && (!openID || slices.Contains(req.scopes, oauth.ScopeOfflineAccess)) {
+	if res.refreshToken == "" && issuesRefresh(req, o) {
 		if res.refreshToken, err = s.createFamily(ctx, req, user, o.authTime, o.familyID); err != nil {
 			return nil, err
 		}

@@ -119,6 +119,9 @@ func (s *Server) createFamily(ctx context.Context, req *tokenRequest, user *stor
 		return "", err
 	}
 	c := req.client.Object
+	if err := s.checkFamilyCap(ctx, c, user, req.now); err != nil {
+		return "", err
+	}
 	now := req.now.UTC()
 	if authTime.IsZero() {
 		authTime = now
@@ -130,8 +133,7 @@ func (s *Server) createFamily(ctx context.Context, req *tokenRequest, user *stor
 		IdleTTL:    durationOr(c.Spec.RefreshTokenIdleTTL, 168*time.Hour),
 		LastUsedAt: now, Current: digest(secret), RotatedAt: now, Source: req.source,
 	}
-	owner := store.Owner{UserName: user.Object.Name, UserUID: user.Object.UID, ClientName: c.Name}
-	if err := s.families.Create(ctx, c.Namespace, id, f, owner); err != nil {
+	if err := s.families.Create(ctx, c.Namespace, id, f, familyOwner(c, user)); err != nil {
 		return "", fmt.Errorf("create refresh family: %w", err)
 	}
 	return refreshTokenPrefix + id + "_" + secret, nil

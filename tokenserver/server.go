@@ -61,6 +61,13 @@ type Options struct {
 	// once in this process (each may hold 64 MiB for argon2id); a sign-in
 	// beyond it is answered 503 temporarily_unavailable at once.
 	HashConcurrency int
+	// MaxFamiliesPerUser caps the live refresh-token families of one user
+	// with one client; a grant that would start one more is refused
+	// (limits.go).
+	MaxFamiliesPerUser int
+	// MaxRevocationsPerClient caps the revoked access tokens of one client
+	// on record; a revocation beyond it is answered 503 (limits.go).
+	MaxRevocationsPerClient int
 	// Clock is injected by tests.
 	Clock clock.PassiveClock
 	// Log receives unexpected errors (never a secret).
@@ -80,8 +87,9 @@ func DefaultOptions() Options {
 		Addr: ":8443", MaxBodyBytes: 64 << 10, RefreshGrace: 10 * time.Second,
 		AccessTokenAlg: keys.ES256, IDTokenAlg: keys.RS256,
 		UserThrottle: throttle.DefaultUserConfig(), SourceThrottle: throttle.DefaultSourceConfig(),
-		HashConcurrency: password.DefaultConcurrency(),
-		Clock:           clock.RealClock{}, Log: logr.Discard(),
+		HashConcurrency:    password.DefaultConcurrency(),
+		MaxFamiliesPerUser: 100, MaxRevocationsPerClient: 1000,
+		Clock: clock.RealClock{}, Log: logr.Discard(),
 	}
 }
 
@@ -101,6 +109,8 @@ func (o *Options) Validate() error {
 		return errors.New("sign-in throttles need at least one failure and a positive window")
 	case o.HashConcurrency < 1:
 		return fmt.Errorf("hash concurrency %d must be at least 1", o.HashConcurrency)
+	case o.MaxFamiliesPerUser < 1 || o.MaxRevocationsPerClient < 1:
+		return fmt.Errorf("the caps on refresh families per user (%d) and revocations per client (%d) must be at least 1", o.MaxFamiliesPerUser, o.MaxRevocationsPerClient)
 	case o.Clock == nil:
 		return errors.New("no clock")
 	case o.TLSCertFile != "" && o.TLSKeyFile == "", o.TLSCertFile == "" && o.TLSKeyFile != "":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
@@ -48,6 +49,8 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 		{&v1alpha1.OAuthClient{}, IndexClientAudience, func(o client.Object) []string {
 			return o.(*v1alpha1.OAuthClient).Spec.Audiences
 		}},
+		{&corev1.Secret{}, IndexRecordOwner, recordOwnerIndex},
+		{&corev1.ConfigMap{}, IndexRevokedClient, revokedClientIndex},
 	}
 	for _, i := range indexes {
 		if err := indexer.IndexField(ctx, i.obj, i.field, i.fn); err != nil {

@@ -207,6 +207,12 @@ func FillDefaults(o, d tokenserver.Options) tokenserver.Options {
 	if o.HashConcurrency == 0 {
 		o.HashConcurrency = d.HashConcurrency
 	}
+	if o.MaxFamiliesPerUser == 0 {
+		o.MaxFamiliesPerUser = d.MaxFamiliesPerUser
+	}
+	if o.MaxRevocationsPerClient == 0 {
+		o.MaxRevocationsPerClient = d.MaxRevocationsPerClient
+	}
 	if o.Clock == nil {
 		o.Clock = d.Clock
 	}

@@ -1,14 +1,15 @@
-// Package kubestore keeps the token server's state in the cluster, as today's
-// releases always have: refresh families and authorization codes as Secrets
-// in the client's namespace, revoked access tokens as ConfigMaps in the
-// operator's namespace, and the directory of clients and users read from the
-// manager's informer cache through the contract field indexes.
+// Package kubestore keeps the token server's state in the cluster: refresh
+// families and authorization codes as Secrets, and revoked access tokens as
+// ConfigMaps, all in the operator's namespace, where no tenant can write
+// (earlier releases kept families and codes in the client's namespace;
+// legacy.go moves them); and the directory of clients and users read from
+// the manager's informer cache through the contract field indexes.
 //
 // Reads come from the cache (which makes no API call) with a live read when
 // the cache has not seen a record yet; every write is a compare-and-swap on
 // the resourceVersion that was read, so replicas never both act on one
 // record. The names, labels and data keys below are the stored format: a
-// record written by an earlier release must stay readable.
+// record's JSON written by an earlier release must stay readable.
 package kubestore
 
 import (
@@ -17,27 +18,29 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
+// The records live in the operator namespace; the migration reads and
+// deletes records of the previous release in tenant namespaces (the
+// controllers write credential Secrets there anyway).
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get;list;watch;create;update;delete
 
 // The stored format.
 const (
 	// FamilySecretPrefix starts the name of every refresh-family Secret;
-	// the family id follows.
+	// the tenant namespace, a dot and the family id follow (RecordName).
 	FamilySecretPrefix = "twrf-"
 	// FamilyDataKey holds the JSON of a store.Family in its Secret.
 	FamilyDataKey = "family"
 	// CodeSecretPrefix starts the name of every authorization-code Secret;
-	// the code id follows.
+	// the tenant namespace, a dot and the code id follow.
 	CodeSecretPrefix = "twrc-"
 	// CodeDataKey holds the JSON of a store.AuthCode in its Secret.
 	CodeDataKey = "code"
 	// ConsentSecretPrefix starts the name of every consent Secret; the
-	// consent id (store.ConsentID) follows.
+	// tenant namespace, a dot and the consent id (store.ConsentID) follow.
 	ConsentSecretPrefix = "twcn-"
 	// ConsentDataKey holds the JSON of a store.Consent in its Secret.
 	ConsentDataKey = "consent"
@@ -60,7 +63,7 @@ type Options struct {
 	Live client.Reader
 	// Writer writes to the API server.
 	Writer client.Client
-	// Namespace holds the revocation records (the operator's namespace).
+	// Namespace holds every record (the operator's namespace).
 	Namespace string
 	// Clock dates this process's memo of its own writes; default the wall
 	// clock.
@@ -73,26 +76,29 @@ func New(o Options) store.Stores {
 		o.Clock = clock.RealClock{}
 	}
 	return store.Stores{
-		Directory: &directory{reader: o.Cache},
-		Families: newSecretRecords[store.Family](o, recordKind{
-			what: "refresh family", prefix: FamilySecretPrefix, dataKey: FamilyDataKey,
-			label: contract.KindRefreshFamily, clientLabel: true,
-		}),
-		Codes: newSecretRecords[store.AuthCode](o, recordKind{
-			what: "authorization code", prefix: CodeSecretPrefix, dataKey: CodeDataKey,
-			label: contract.KindAuthorizationCode,
-		}),
-		Consents: newSecretRecords[store.Consent](o, recordKind{
-			what: "consent", prefix: ConsentSecretPrefix, dataKey: ConsentDataKey,
-			label: contract.KindConsent, clientLabel: true,
-		}),
+		Directory:   &directory{reader: o.Cache},
+		Families:    newSecretRecords[store.Family](o, familyKind),
+		Codes:       newSecretRecords[store.AuthCode](o, codeKind),
+		Consents:    newSecretRecords[store.Consent](o, consentKind),
 		Revocations: &revocations{cache: o.Cache, writer: o.Writer, namespace: o.Namespace},
 	}
 }
 
-// ownerKind is the owner of every record: the user it was issued to, so
-// deleting the user deletes its records.
-var ownerKind = v1alpha1.GroupVersion.WithKind("OAuthUser")
+// The kinds of record Secrets (never modified).
+var (
+	familyKind = recordKind{
+		what: "refresh family", prefix: FamilySecretPrefix, dataKey: FamilyDataKey,
+		label: contract.KindRefreshFamily, clientLabel: true, legacy: true,
+	}
+	codeKind = recordKind{
+		what: "authorization code", prefix: CodeSecretPrefix, dataKey: CodeDataKey,
+		label: contract.KindAuthorizationCode, legacy: true,
+	}
+	consentKind = recordKind{
+		what: "consent", prefix: ConsentSecretPrefix, dataKey: ConsentDataKey,
+		label: contract.KindConsent, clientLabel: true,
+	}
+)
 
 // memoTTL bounds how long a record this process wrote is preferred to the
 // cache, which lags behind writes by a few milliseconds to seconds.

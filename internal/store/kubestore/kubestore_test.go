@@ -203,7 +203,7 @@ func TestStoredFormat(t *testing.T) {
 			t.Fatalf("%s: owner references %+v", tc.name, s.OwnerReferences)
 		}
 	}
-	if err := st.Revocations.Revoke(ctx, "jti-1", epoch); err != nil {
+	if err := st.Revocations.Revoke(ctx, "jti-1", epoch, "uid-app"); err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256([]byte("jti-1"))

@@ -11,7 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 )
@@ -20,8 +20,8 @@ import (
 // operator's namespace, until the token expires: every replica sees a
 // revocation through its cache.
 type revocations struct {
-	cache     client.Reader
-	writer    client.Client
+	cache     ctrlclient.Reader
+	writer    ctrlclient.Client
 	namespace string
 }
 
@@ -31,14 +31,16 @@ func RevokedName(jti string) string {
 	return RevokedPrefix + hex.EncodeToString(sum[:20])
 }
 
-// Revoke records jti as revoked until expires; revoking twice is fine.
-func (r *revocations) Revoke(ctx context.Context, jti string, expires time.Time) error {
+// Revoke records jti, a token of client, as revoked until expires; revoking
+// twice is fine.
+func (r *revocations) Revoke(ctx context.Context, jti string, expires time.Time, client types.UID) error {
+	labels := map[string]string{contract.LabelKind: contract.KindRevokedToken, contract.LabelManagedBy: contract.ManagedBy}
+	if validLabel(string(client)) {
+		labels[contract.LabelRecordClientUID] = string(client)
+	}
 	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: r.namespace, Name: RevokedName(jti),
-			Labels: map[string]string{contract.LabelKind: contract.KindRevokedToken, contract.LabelManagedBy: contract.ManagedBy},
-		},
-		Data: map[string]string{RevokedExpiresKey: expires.UTC().Format(time.RFC3339)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: r.namespace, Name: RevokedName(jti), Labels: labels},
+		Data:       map[string]string{RevokedExpiresKey: expires.UTC().Format(time.RFC3339)},
 	}
 	if err := r.writer.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("record revoked token: %w", err)
@@ -63,7 +65,7 @@ func (r *revocations) IsRevoked(ctx context.Context, jti string) (bool, error) {
 // time, and those that cannot be read.
 func (r *revocations) Collect(ctx context.Context, before time.Time) (int, error) {
 	var list corev1.ConfigMapList
-	if err := r.cache.List(ctx, &list, client.InNamespace(r.namespace), client.MatchingLabels{contract.LabelKind: contract.KindRevokedToken}); err != nil {
+	if err := r.cache.List(ctx, &list, ctrlclient.InNamespace(r.namespace), ctrlclient.MatchingLabels{contract.LabelKind: contract.KindRevokedToken}); err != nil {
 		return 0, fmt.Errorf("list revocation records: %w", err)
 	}
 	n := 0
@@ -73,7 +75,7 @@ func (r *revocations) Collect(ctx context.Context, before time.Time) (int, error
 		if err == nil && exp.After(before) {
 			continue
 		}
-		err = r.writer.Delete(ctx, cm, client.Preconditions{UID: &cm.UID})
+		err = r.writer.Delete(ctx, cm, ctrlclient.Preconditions{UID: &cm.UID})
 		if apierrors.IsNotFound(err) {
 			continue
 		}
@@ -83,4 +85,14 @@ func (r *revocations) Collect(ctx context.Context, before time.Time) (int, error
 		n++
 	}
 	return n, nil
+}
+
+// Count counts the records of client's tokens, from the cache through
+// contract.IndexRevokedClient.
+func (r *revocations) Count(ctx context.Context, client types.UID) (int, error) {
+	var list corev1.ConfigMapList
+	if err := r.cache.List(ctx, &list, ctrlclient.InNamespace(r.namespace), ctrlclient.MatchingFields{contract.IndexRevokedClient: string(client)}); err != nil {
+		return 0, fmt.Errorf("count revocation records: %w", err)
+	}
+	return len(list.Items), nil
 }

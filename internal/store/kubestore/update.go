@@ -21,7 +21,6 @@ import (
 // read, so a replay verdict that revokes a family never rests on stale data;
 // a lost compare-and-swap reads live and decides again too.
 func (r *secretRecords[T]) Update(ctx context.Context, namespace, id string, fn store.Updater[T]) (*T, error) {
-	key := r.key(namespace, id)
 	live := false
 	for range maxAttempts {
 		var (
@@ -31,9 +30,9 @@ func (r *secretRecords[T]) Update(ctx context.Context, namespace, id string, fn 
 			err   error
 		)
 		if live {
-			s, rec, err = r.readLive(ctx, key)
+			s, rec, err = r.readLive(ctx, namespace, id)
 		} else {
-			s, rec, fresh, err = r.read(ctx, key)
+			s, rec, fresh, err = r.read(ctx, namespace, id)
 		}
 		if err != nil {
 			return nil, err
@@ -116,10 +115,14 @@ func (r *secretRecords[T]) deleteExact(ctx context.Context, s *corev1.Secret) er
 
 // Collect lists the records from the cache and deletes those drop names a
 // reason for, each only as it was listed: a family used since (and so no
-// longer idle) is left for the next collection.
+// longer idle) is left for the next collection. drop gets the tenant
+// namespace the record names. Only records of the operator namespace that
+// name one are listed: a record of the previous release waits for the
+// migration, never for the collector.
 func (r *secretRecords[T]) Collect(ctx context.Context, drop func(namespace string, rec *T) string) (map[string]int, error) {
 	var list corev1.SecretList
-	if err := r.cache.List(ctx, &list, client.MatchingLabels{contract.LabelKind: r.kind.label}); err != nil {
+	if err := r.cache.List(ctx, &list, client.InNamespace(r.namespace), client.MatchingLabels{contract.LabelKind: r.kind.label},
+		client.HasLabels{contract.LabelRecordNamespace}); err != nil {
 		return nil, fmt.Errorf("list %s records: %w", r.kind.what, err)
 	}
 	removed := map[string]int{}
@@ -127,7 +130,7 @@ func (r *secretRecords[T]) Collect(ctx context.Context, drop func(namespace stri
 		s := &list.Items[i]
 		reason := store.ReasonUnreadable
 		if rec, err := r.decode(s); err == nil {
-			reason = drop(s.Namespace, rec)
+			reason = drop(s.Labels[contract.LabelRecordNamespace], rec)
 		}
 		if reason == "" {
 			continue
@@ -142,4 +145,22 @@ func (r *secretRecords[T]) Collect(ctx context.Context, drop func(namespace stri
 		removed[reason]++
 	}
 	return removed, nil
+}
+
+// Count counts, from the cache through contract.IndexRecordOwner, the
+// records of namespace issued to owner's client and user that are live.
+func (r *secretRecords[T]) Count(ctx context.Context, namespace string, owner store.Owner, live func(*T) bool) (int, error) {
+	var list corev1.SecretList
+	key := contract.RecordOwnerKey(namespace, string(owner.ClientUID), string(owner.UserUID))
+	if err := r.cache.List(ctx, &list, client.InNamespace(r.namespace), client.MatchingFields{contract.IndexRecordOwner: key},
+		client.MatchingLabels{contract.LabelKind: r.kind.label}); err != nil {
+		return 0, fmt.Errorf("count %s records: %w", r.kind.what, err)
+	}
+	n := 0
+	for i := range list.Items {
+		if rec, err := r.decode(&list.Items[i]); err == nil && (live == nil || live(rec)) {
+			n++
+		}
+	}
+	return n, nil
 }

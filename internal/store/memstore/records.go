@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -24,6 +26,8 @@ type recordKey struct{ namespace, id string }
 type stored struct {
 	raw     []byte
 	version uint64
+	// client and user are the UIDs Create was given, for Count.
+	client, user types.UID
 }
 
 // Counts are the operations a Records served, for tests that check a path
@@ -66,9 +70,9 @@ func (r *Records[T]) PutRaw(namespace, id string, raw []byte) {
 	r.items[recordKey{namespace, id}] = stored{raw: append([]byte(nil), raw...), version: r.version}
 }
 
-// Create stores a new record; owner is not kept (nothing here deletes a
-// user's records with the user).
-func (r *Records[T]) Create(_ context.Context, namespace, id string, rec *T, _ store.Owner) error {
+// Create stores a new record; of owner only the UIDs are kept, for Count
+// (nothing here deletes a user's records with the user).
+func (r *Records[T]) Create(_ context.Context, namespace, id string, rec *T, owner store.Owner) error {
 	raw, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode record: %w", err)
@@ -80,9 +84,29 @@ func (r *Records[T]) Create(_ context.Context, namespace, id string, rec *T, _ s
 		return store.ErrExists
 	}
 	r.version++
-	r.items[k] = stored{raw: raw, version: r.version}
+	r.items[k] = stored{raw: raw, version: r.version, client: owner.ClientUID, user: owner.UserUID}
 	r.counts.writes.Add(1)
 	return nil
+}
+
+// Count counts the records of namespace issued to owner's client and user
+// for which live (if set) returns true.
+func (r *Records[T]) Count(_ context.Context, namespace string, owner store.Owner, live func(*T) bool) (int, error) {
+	r.mu.Lock()
+	var raws [][]byte
+	for k, s := range r.items {
+		if k.namespace == namespace && s.client == owner.ClientUID && s.user == owner.UserUID {
+			raws = append(raws, s.raw)
+		}
+	}
+	r.mu.Unlock()
+	n := 0
+	for _, raw := range raws {
+		if rec, err := decode[T](raw); err == nil && (live == nil || live(rec)) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Get returns a copy of the record.
@@ -140,7 +164,7 @@ func (r *Records[T]) swap(k recordKey, version uint64, raw []byte) (ok, gone boo
 		return true, false
 	}
 	r.version++
-	r.items[k] = stored{raw: raw, version: r.version}
+	r.items[k] = stored{raw: raw, version: r.version, client: s.client, user: s.user}
 	r.counts.writes.Add(1)
 	return true, false
 }

@@ -86,7 +86,7 @@ func testRevocations(t *testing.T, fx Fixture) {
 		jti string
 		exp time.Time
 	}{{"a", epoch}, {"b", epoch.Add(time.Hour)}, {"a", epoch.Add(2 * time.Hour)}} {
-		if err := rv.Revoke(ctx, r.jti, r.exp); err != nil {
+		if err := rv.Revoke(ctx, r.jti, r.exp, "uid-app"); err != nil {
 			t.Fatalf("revoke %s: %v", r.jti, err)
 		}
 	}

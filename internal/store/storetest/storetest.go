@@ -84,6 +84,9 @@ func Run(t *testing.T, h Harness) {
 		{"Codes", testCodes},
 		{"Consents", testConsents},
 		{"Revocations", testRevocations},
+		{"CountFamilies", testCountFamilies},
+		{"CountRevocations", testCountRevocations},
+		{"TenantIsolation", testTenantIsolation},
 		{"DirectoryClients", testDirectoryClients},
 		{"DirectoryClientClash", testDirectoryClientClash},
 		{"DirectoryUsers", testDirectoryUsers},
@@ -116,4 +119,4 @@ func newFamily(client, user string) *store.Family {
 }
 
 // owner is whom the suite's records are issued to.
-var owner = store.Owner{UserName: "alice", UserUID: "uid-alice", ClientName: "app"}
+var owner = store.Owner{UserName: "alice", UserUID: "uid-alice", ClientName: "app", ClientUID: "uid-app"}
