@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -116,6 +117,16 @@ func TestAttackClientIDWaitsForGitOpsReplace(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitGone(t, old)
+		// envtest runs no garbage collector; in a cluster it deletes the
+		// Secret the deleted client owned.
+		owned := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: v.ns, Name: "payments-oauth-client"}}
+		if err := env.Client.Delete(context.Background(), owned); client.IgnoreNotFound(err) != nil {
+			t.Fatal(err)
+		}
+		// The squatters wait through the gap, however long the apply takes.
+		for _, s := range squatters {
+			neverReady(t, s.c, s.reason)
+		}
 		newClient(t, env.Client, v.ns, "payments", v1alpha1.OAuthClientSpec{ClientID: v.id})
 	}
 	for _, s := range squatters {

@@ -52,6 +52,12 @@ func TestMain(m *testing.M) {
 			cancel()
 			return nil, err
 		}
+		// What the previous release left behind exists before this release
+		// first starts, as in an upgrade.
+		if err := seedPreviousRelease(ctx, e.Client); err != nil {
+			cancel()
+			return nil, fmt.Errorf("seed the previous release's state: %w", err)
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			cancel()
@@ -61,6 +67,7 @@ func TestMain(m *testing.M) {
 		o := testenv.OperatorOptions(operatorNamespace, issuer)
 		o.Token.Listener = ln
 		o.Token.HashConcurrency = hashConcurrency
+		o.Token.MaxFamiliesPerUser, o.Token.MaxRevocationsPerClient = maxFamiliesPerUser, maxRevocationsPerClient
 		if mgr, err = operator.NewManager(ctx, e.Config, o); err != nil {
 			cancel()
 			return nil, err
