@@ -24,25 +24,25 @@ import (
 // them and reads through the manager's cache, as the token server does.
 type fixture struct {
 	stores       store.Stores
-	revocationNS string
+	operatorNS string
 }
 
 func newFixture(t *testing.T) storetest.Fixture {
 	ns := env.Namespace(t)
-	return &fixture{stores: newStores(ns, mgr.GetAPIReader()), revocationNS: ns}
+	return &fixture{stores: newStores(ns, mgr.GetAPIReader()), operatorNS: ns}
 }
 
 // newStores returns a store set as a token-server replica builds it, with
 // its own memo; live is what it reads the API server through.
-func newStores(revocationNS string, live client.Reader) store.Stores {
-	return newStoresReading(revocationNS, mgr.GetClient(), live)
+func newStores(operatorNS string, live client.Reader) store.Stores {
+	return newStoresReading(operatorNS, mgr.GetClient(), live)
 }
 
 // newStoresReading is newStores with the cache reader given too.
-func newStoresReading(revocationNS string, cache, live client.Reader) store.Stores {
+func newStoresReading(operatorNS string, cache, live client.Reader) store.Stores {
 	return kubestore.New(kubestore.Options{
 		Cache: cache, Live: live, Writer: mgr.GetClient(),
-		Namespace: revocationNS, Clock: clock.RealClock{},
+		Namespace: operatorNS, Clock: clock.RealClock{},
 	})
 }
 
@@ -213,20 +213,23 @@ func (f *fixture) PutUnreadable(t *testing.T, kind storetest.Kind, namespace, id
 	case storetest.ConsentRecords:
 		prefix, key, label = kubestore.ConsentSecretPrefix, kubestore.ConsentDataKey, contract.KindConsent
 	}
+	labels := contract.ManagedLabels(label, "")
+	labels[contract.LabelRecordNamespace] = namespace
 	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: prefix + id, Labels: contract.ManagedLabels(label, "")},
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.operatorNS, Name: kubestore.RecordName(prefix, namespace, id), Labels: labels},
 		Data:       map[string][]byte{key: []byte("{not json")},
 	})
 }
 
-// Settle waits until the cache lists the records of namespace and the
-// revocations exactly as the API server does.
-func (f *fixture) Settle(t *testing.T, namespace string) {
+// Settle waits until the cache lists the records and the revocations
+// exactly as the API server does. Every record is in the stores' own
+// namespace, whatever tenant namespace it names.
+func (f *fixture) Settle(t *testing.T, _ string) {
 	t.Helper()
 	for _, kind := range []string{contract.KindRefreshFamily, contract.KindAuthorizationCode, contract.KindConsent} {
-		settle(t, &corev1.SecretList{}, namespace, kind)
+		settle(t, &corev1.SecretList{}, f.operatorNS, kind)
 	}
-	settle(t, &corev1.ConfigMapList{}, f.revocationNS, contract.KindRevokedToken)
+	settle(t, &corev1.ConfigMapList{}, f.operatorNS, contract.KindRevokedToken)
 }
 
 func settle(t *testing.T, list client.ObjectList, namespace, kind string) {

@@ -51,7 +51,7 @@ func family(current string) *store.Family {
 
 var errRefused = errors.New("refused by the updater")
 
-var owner = store.Owner{UserName: "alice", UserUID: "uid-alice", ClientName: "app"}
+var owner = store.Owner{UserName: "alice", UserUID: "uid-alice", ClientName: "app", ClientUID: "uid-app"}
 
 func rotate(to string) store.Updater[store.Family] {
 	return func(f *store.Family) (store.Op, error) {
@@ -103,8 +103,10 @@ func TestCacheLagHandBuilt(t *testing.T) {
 	ctx := context.Background()
 	ns := env.Namespace(t)
 	st := newStores(ns, mgr.GetAPIReader()).Families
+	labels := contract.ManagedLabels(contract.KindRefreshFamily, "")
+	labels[contract.LabelRecordNamespace] = ns
 	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kubestore.FamilySecretPrefix + "byhand", Labels: contract.ManagedLabels(contract.KindRefreshFamily, "")},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kubestore.RecordName(kubestore.FamilySecretPrefix, ns, "byhand"), Labels: labels},
 		Data:       map[string][]byte{kubestore.FamilyDataKey: []byte(`{"clientUID":"uid-app","current":"d0"}`)},
 	})
 	if f, err := st.Get(ctx, ns, "byhand"); err != nil || f.Current != "d0" {
@@ -163,35 +165,38 @@ func TestStaleCopyRedecided(t *testing.T) {
 	}
 }
 
-// TestStoredFormat pins what Create writes: the format earlier releases
-// read and write.
+// TestStoredFormat pins what Create writes: the JSON earlier releases read
+// and write, in Secrets of the operator namespace named for the tenant
+// namespace and labelled with it and the client and user UIDs, with no
+// owner reference; nothing in the tenant namespace.
 func TestStoredFormat(t *testing.T) {
 	ctx := context.Background()
-	ns := env.Namespace(t)
+	ns, tenant := env.Namespace(t), env.Namespace(t)
 	st := newStores(ns, mgr.GetAPIReader())
 	long := owner
 	long.ClientName = string(slices.Repeat([]byte("c"), 70))
-	if err := st.Families.Create(ctx, ns, "0123abcd", family("d0"), long); err != nil {
+	if err := st.Families.Create(ctx, tenant, "0123abcd", family("d0"), long); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Codes.Create(ctx, ns, "c0de", &store.AuthCode{Digest: "x"}, owner); err != nil {
+	if err := st.Codes.Create(ctx, tenant, "c0de", &store.AuthCode{Digest: "x"}, owner); err != nil {
 		t.Fatal(err)
 	}
-	no := false
-	wantOwner := []metav1.OwnerReference{{
-		APIVersion: "oauth.tokenwarden.dev/v1alpha1", Kind: "OAuthUser", Name: "alice", UID: "uid-alice",
-		Controller: &no, BlockOwnerDeletion: &no,
-	}}
+	var inTenant corev1.SecretList
+	if err := env.Client.List(ctx, &inTenant, client.InNamespace(tenant)); err != nil || len(inTenant.Items) != 0 {
+		t.Fatalf("Secrets in the tenant namespace: %d, %v", len(inTenant.Items), err)
+	}
+	record := map[string]string{"tokenwarden.dev/namespace": tenant, "tokenwarden.dev/client-uid": "uid-app", "tokenwarden.dev/user-uid": "uid-alice"}
 	for _, tc := range []struct {
 		name, key string
 		labels    map[string]string
 	}{
-		{"twrf-0123abcd", "family", map[string]string{
+		{"twrf-" + tenant + ".0123abcd", "family", map[string]string{
 			"tokenwarden.dev/kind": "refresh-family", "app.kubernetes.io/managed-by": "tokenwarden",
 			"tokenwarden.dev/client": long.ClientName[:63],
 		}},
-		{"twrc-c0de", "code", map[string]string{"tokenwarden.dev/kind": "authorization-code", "app.kubernetes.io/managed-by": "tokenwarden"}},
+		{"twrc-" + tenant + ".c0de", "code", map[string]string{"tokenwarden.dev/kind": "authorization-code", "app.kubernetes.io/managed-by": "tokenwarden"}},
 	} {
+		maps.Copy(tc.labels, record)
 		var s corev1.Secret
 		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: tc.name}, &s); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
@@ -199,7 +204,7 @@ func TestStoredFormat(t *testing.T) {
 		if s.Type != corev1.SecretTypeOpaque || !maps.Equal(s.Labels, tc.labels) || len(s.Data) != 1 || s.Data[tc.key] == nil {
 			t.Fatalf("%s: type %s, labels %v, data keys %v", tc.name, s.Type, s.Labels, slices.Collect(maps.Keys(s.Data)))
 		}
-		if !ownerRefsEqual(s.OwnerReferences, wantOwner) {
+		if len(s.OwnerReferences) != 0 {
 			t.Fatalf("%s: owner references %+v", tc.name, s.OwnerReferences)
 		}
 	}
@@ -211,17 +216,10 @@ func TestStoredFormat(t *testing.T) {
 	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "twrv-" + hex.EncodeToString(sum[:20])}, &cm); err != nil {
 		t.Fatalf("revocation record: %v", err)
 	}
-	wantLabels := map[string]string{"tokenwarden.dev/kind": "revoked-token", "app.kubernetes.io/managed-by": "tokenwarden"}
+	wantLabels := map[string]string{"tokenwarden.dev/kind": "revoked-token", "app.kubernetes.io/managed-by": "tokenwarden", "tokenwarden.dev/client-uid": "uid-app"}
 	if !maps.Equal(cm.Labels, wantLabels) || cm.Data["expires_at"] != "2026-03-01T12:00:00Z" || len(cm.Data) != 1 {
 		t.Fatalf("revocation record: labels %v, data %v", cm.Labels, cm.Data)
 	}
-}
-
-func ownerRefsEqual(a, b []metav1.OwnerReference) bool {
-	return slices.EqualFunc(a, b, func(x, y metav1.OwnerReference) bool {
-		return x.APIVersion == y.APIVersion && x.Kind == y.Kind && x.Name == y.Name && x.UID == y.UID &&
-			*x.Controller == *y.Controller && *x.BlockOwnerDeletion == *y.BlockOwnerDeletion
-	})
 }
 
 // TestMemoExpires: the memo of own writes is dated by the injected clock and

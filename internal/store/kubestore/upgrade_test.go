@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -24,11 +25,14 @@ const previousFamily = `{"clientUID":"uid-app","clientID":"ns.app","userUID":"ui
 	`"lastUsedAt":"2026-03-01T11:30:00Z","current":"digest-b","previous":"digest-a",` +
 	`"rotatedAt":"2026-03-01T11:30:00Z","source":"password"}`
 
-// TestUpgradeFamily: a family stored by the previous release is read and
-// rotated by this one, and stays in the same format.
+// TestUpgradeFamily: a family stored by the previous release in the
+// client's namespace, before this version first ran, is read and rotated by
+// this one: it is moved into the operator namespace on first use (before
+// the leader's migration got to it), keeps its JSON, and is gone from the
+// tenant namespace.
 func TestUpgradeFamily(t *testing.T) {
 	ctx := context.Background()
-	ns := env.Namespace(t)
+	ns, opns := env.Namespace(t), env.Namespace(t)
 	no := false
 	create(t, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
@@ -42,7 +46,7 @@ func TestUpgradeFamily(t *testing.T) {
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{"family": []byte(previousFamily)},
 	})
-	st := newStores(ns, mgr.GetAPIReader()).Families
+	st := newStores(opns, mgr.GetAPIReader()).Families
 	id := "00112233445566778899aabbccddeeff"
 	f, err := st.Get(ctx, ns, id)
 	if err != nil {
@@ -72,7 +76,10 @@ func TestUpgradeFamily(t *testing.T) {
 		t.Fatalf("rotate: %v", err)
 	}
 	var s corev1.Secret
-	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "twrf-" + id}, &s); err != nil {
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "twrf-" + id}, &s); !apierrors.IsNotFound(err) {
+		t.Fatalf("the previous release's Secret after the move: %v", err)
+	}
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: opns, Name: "twrf-" + ns + "." + id}, &s); err != nil {
 		t.Fatal(err)
 	}
 	var before, after map[string]any
@@ -88,8 +95,12 @@ func TestUpgradeFamily(t *testing.T) {
 	if after["current"] != "digest-c" || after["previous"] != "digest-b" || after["idleTTL"] != before["idleTTL"] || after["rotatedAt"] != "2026-03-02T00:00:00Z" {
 		t.Fatalf("rotated family: %v", after)
 	}
-	if len(s.Data) != 1 || s.Labels["tokenwarden.dev/client"] != "app" || len(s.OwnerReferences) != 1 {
-		t.Fatalf("rotation changed the Secret's shape: data %d keys, labels %v, owners %v", len(s.Data), s.Labels, s.OwnerReferences)
+	wantLabels := map[string]string{
+		"tokenwarden.dev/kind": "refresh-family", "app.kubernetes.io/managed-by": "tokenwarden", "tokenwarden.dev/client": "app",
+		"tokenwarden.dev/namespace": ns, "tokenwarden.dev/client-uid": "uid-app", "tokenwarden.dev/user-uid": "uid-alice",
+	}
+	if len(s.Data) != 1 || !maps.Equal(s.Labels, wantLabels) || len(s.OwnerReferences) != 0 {
+		t.Fatalf("moved Secret: data %d keys, labels %v, owners %v", len(s.Data), s.Labels, s.OwnerReferences)
 	}
 }
 
@@ -109,7 +120,7 @@ const previousCode = `{"digest":"code-digest","clientUID":"uid-app","userUID":"u
 // redeemed by this one.
 func TestUpgradeCode(t *testing.T) {
 	ctx := context.Background()
-	ns := env.Namespace(t)
+	ns, opns := env.Namespace(t), env.Namespace(t)
 	create(t, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns, Name: "twrc-0011223344556677889900112233445566778899",
@@ -118,7 +129,7 @@ func TestUpgradeCode(t *testing.T) {
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{"code": []byte(previousCode)},
 	})
-	st := newStores(ns, mgr.GetAPIReader()).Codes
+	st := newStores(opns, mgr.GetAPIReader()).Codes
 	redeemed := time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC)
 	c, err := st.Update(ctx, ns, "0011223344556677889900112233445566778899", func(c *store.AuthCode) (store.Op, error) {
 		if c.Redeemed() || c.Digest != "code-digest" || !c.RedirectURIGiven || c.ChallengeMethod != "S256" {
