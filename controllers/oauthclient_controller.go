@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -14,9 +13,9 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/contract"
@@ -42,6 +41,7 @@ type OAuthClientReconciler struct {
 // +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // Reconcile brings one OAuthClient's Secret and status in line with its spec.
 func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -64,22 +64,23 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 func (r *OAuthClientReconciler) reconcile(ctx context.Context, c *v1alpha1.OAuthClient) (ctrl.Result, error) {
 	prevReason := readyReason(c.Status.Conditions)
 	id := c.EffectiveClientID()
-	holder, err := r.clientIDHolder(ctx, c, id)
+	reason, msg, err := r.clientIDProblem(ctx, c, id)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if holder != "" {
-		msg := fmt.Sprintf("client_id %q is already used by OAuthClient %s; choose another spec.clientID", id, holder)
+	if reason != "" {
+		// Without status.clientID the token server does not find the
+		// client: a refused or contested id authenticates nobody.
 		c.Status.ClientID = ""
-		warnOnce(r.Recorder, c, prevReason, reasonClientIDConflict, msg)
-		setReady(&c.Status.Conditions, c.Generation, false, reasonClientIDConflict, msg)
+		warnOnce(r.Recorder, c, prevReason, reason, msg)
+		setReady(&c.Status.Conditions, c.Generation, false, reason, msg)
 		return ctrl.Result{}, nil
 	}
 	requeue, err := r.reconcileSecret(ctx, c, id)
-	if errors.Is(err, errSecretOwnedElsewhere) {
-		msg := fmt.Sprintf("Secret %s exists and is controlled by another object; set spec.secretName to another name", c.EffectiveSecretName())
-		warnOnce(r.Recorder, c, prevReason, reasonSecretConflict, msg)
-		setReady(&c.Status.Conditions, c.Generation, false, reasonSecretConflict, msg)
+	var conflict *secretConflictError
+	if errors.As(err, &conflict) {
+		warnOnce(r.Recorder, c, prevReason, reasonSecretConflict, conflict.message)
+		setReady(&c.Status.Conditions, c.Generation, false, reasonSecretConflict, conflict.message)
 		return ctrl.Result{}, nil
 	}
 	if err != nil {
@@ -93,28 +94,16 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, c *v1alpha1.OAuth
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
-// clientIDHolder returns "namespace/name" of an older OAuthClient that wants
-// the same client_id, or "" when this client may hold it.
-func (r *OAuthClientReconciler) clientIDHolder(ctx context.Context, c *v1alpha1.OAuthClient, id string) (string, error) {
-	var list v1alpha1.OAuthClientList
-	if err := r.List(ctx, &list, client.MatchingFields{contract.IndexWantedClientID: id}); err != nil {
-		return "", fmt.Errorf("list clients wanting client_id: %w", err)
-	}
-	for i := range list.Items {
-		o := &list.Items[i]
-		if o.UID != c.UID && o.DeletionTimestamp.IsZero() && takesPrecedence(o, o.Status.ClientID == id, c, c.Status.ClientID == id) {
-			return o.Namespace + "/" + o.Name, nil
-		}
-	}
-	return "", nil
-}
-
 // reconcileSecret writes the credential Secret and the rotation times into
 // status. It returns when to come back for the next rotation step.
 func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, c *v1alpha1.OAuthClient, id string) (time.Duration, error) {
 	key := types.NamespacedName{Namespace: c.Namespace, Name: c.EffectiveSecretName()}
 	existing, err := lookupSecret(ctx, r.Client, r.APIReader, key)
 	if err != nil {
+		return 0, err
+	}
+	// Refuse before planning: the plan reads the Secret and sets status.
+	if err := checkWritable(existing, c, r.Scheme); err != nil {
 		return 0, err
 	}
 	now := r.Clock.Now().UTC().Truncate(time.Second)
@@ -160,9 +149,13 @@ type event struct{ kind, reason, note string }
 func planClientSecret(now time.Time, c *v1alpha1.OAuthClient, existing *corev1.Secret, want *desiredSecret) (secretPlan, error) {
 	var p secretPlan
 	current := secretString(existing, contract.KeyClientSecret)
-	sched := secretSchedule{
-		hasPrevious:       secretString(existing, contract.KeyClientSecretPrevious) != "",
-		previousExpiresAt: parseTime(secretString(existing, contract.KeyClientSecretPreviousExpireAt)),
+	// Only a previous secret Tokenwarden wrote is its to expire and remove;
+	// one an adopted Secret brought along stays its writer's.
+	previousKeys := []string{contract.KeyClientSecretPrevious, contract.KeyClientSecretPreviousExpireAt}
+	sched := secretSchedule{}
+	if ownedKeys(existing, c, previousKeys).Has(contract.KeyClientSecretPrevious) {
+		sched.hasPrevious = secretString(existing, contract.KeyClientSecretPrevious) != ""
+		sched.previousExpiresAt = parseTime(secretString(existing, contract.KeyClientSecretPreviousExpireAt))
 	}
 	if existing != nil {
 		sched.rotatedAt = parseTime(existing.Annotations[contract.AnnotationSecretRotatedAt])
@@ -189,7 +182,10 @@ func planClientSecret(now time.Time, c *v1alpha1.OAuthClient, existing *corev1.S
 		sched.rotatedAt = now
 	}
 	d := decideSecretRotation(now, c.Spec.SecretRotation, sched)
-	previous := secretString(existing, contract.KeyClientSecretPrevious)
+	previous := ""
+	if sched.hasPrevious {
+		previous = secretString(existing, contract.KeyClientSecretPrevious)
+	}
 	if d.rotate {
 		next, err := credentials.RandomString(credentials.ClientSecretBytes)
 		if err != nil {
@@ -201,7 +197,7 @@ func planClientSecret(now time.Time, c *v1alpha1.OAuthClient, existing *corev1.S
 	want.data[contract.KeyClientSecret] = current
 	want.annotations[contract.AnnotationSecretRotatedAt] = sched.rotatedAt.Format(time.RFC3339)
 	if d.previousExpiresAt.IsZero() || d.dropPrevious {
-		want.remove = []string{contract.KeyClientSecretPrevious, contract.KeyClientSecretPreviousExpireAt}
+		want.remove = previousKeys
 		if sched.hasPrevious && !d.rotate {
 			p.events = append(p.events, event{corev1.EventTypeNormal, eventPreviousExpired, "the overlap ended: client_secret_previous no longer works and was removed"})
 		}
@@ -232,34 +228,17 @@ func timePtr(t time.Time) *metav1.Time {
 }
 
 // SetupWithManager registers the reconciler: it owns the credential Secrets
-// (an edit or deletion by hand is repaired) and watches other clients, so a
-// client_id freed by a deletion goes to the next claimant at once.
+// (an edit or deletion by hand is repaired), watches other clients, so a
+// client_id freed by a deletion is decided again at once, and watches
+// Namespaces, whose annotation and existence decide which ids a namespace
+// may use (RBAC: namespaces get, list, watch).
 func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.OAuthClient{}).
 		Owns(&corev1.Secret{}).
 		Watches(&v1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.sameClientID)).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfNamespacePolicy),
+			builder.WithPredicates(clientIDPolicyChanged())).
 		Named("oauthclient").
 		Complete(r)
-}
-
-// sameClientID maps a client to the other clients that want its client_id.
-func (r *OAuthClientReconciler) sameClientID(ctx context.Context, o client.Object) []reconcile.Request {
-	c := o.(*v1alpha1.OAuthClient)
-	var reqs []reconcile.Request
-	for _, id := range []string{c.EffectiveClientID(), c.Status.ClientID} {
-		if id == "" {
-			continue
-		}
-		var list v1alpha1.OAuthClientList
-		if err := r.List(ctx, &list, client.MatchingFields{contract.IndexWantedClientID: id}); err != nil {
-			continue
-		}
-		for _, other := range list.Items {
-			if other.UID != c.UID {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&other)})
-			}
-		}
-	}
-	return reqs
 }

@@ -78,10 +78,14 @@ func TestPublicClientHasNoSecret(t *testing.T) {
 	}
 }
 
+// TestClientAdoptsExistingSecret is a migration from another server: the
+// Secret's writer consents with the adopt-by annotation, and the namespace
+// may keep its legacy client_id.
 func TestClientAdoptsExistingSecret(t *testing.T) {
-	ns := env.Namespace(t)
+	ns := legacyNamespace(t)
 	create(t, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy", Labels: map[string]string{"origin": "hydra"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy", Labels: map[string]string{"origin": "hydra"},
+			Annotations: map[string]string{"tokenwarden.dev/adopt-by": "OAuthClient/legacy-app"}},
 		StringData: map[string]string{"client_secret": "kept-from-the-old-server", "note": "keep me"},
 	})
 	c := newClient(ns, "legacy-app", func(c *v1alpha1.OAuthClient) {
@@ -96,6 +100,7 @@ func TestClientAdoptsExistingSecret(t *testing.T) {
 	g.Expect(string(s.Data["client_secret"])).To(gomega.Equal("kept-from-the-old-server"))
 	g.Expect(string(s.Data["note"])).To(gomega.Equal("keep me"), "foreign keys are kept")
 	g.Expect(s.Labels).To(gomega.HaveKeyWithValue("origin", "hydra"))
+	g.Expect(s.Annotations["tokenwarden.dev/managed-keys"]).NotTo(gomega.ContainSubstring("note"))
 	g.Expect(metav1.IsControlledBy(s, c)).To(gomega.BeTrue())
 	eventually(t, eventReasons(ns, "legacy-app")).Should(gomega.ContainElement("SecretAdopted"))
 }
@@ -185,22 +190,25 @@ func TestClientSecretEditedOrDeletedIsRepaired(t *testing.T) {
 	eventually(t, eventReasons(ns, "repair")).Should(gomega.ContainElement("CredentialsRegenerated"))
 }
 
+// TestClientIDClash: within one namespace the client created first keeps a
+// custom id, and the next takes it over when it goes. (Across namespaces an
+// id never passes: TestClientIDNeverPassesToAnotherNamespace.)
 func TestClientIDClash(t *testing.T) {
-	nsA, nsB := env.Namespace(t), env.Namespace(t)
-	id := "shared-id-" + nsA
-	first := newClient(nsA, "first", func(c *v1alpha1.OAuthClient) { c.Spec.ClientID = id })
+	ns := env.Namespace(t)
+	id := ns + ".shared"
+	first := newClient(ns, "first", func(c *v1alpha1.OAuthClient) { c.Spec.ClientID = id })
 	create(t, first)
 	waitReady(t, first, metav1.ConditionTrue, "Ready")
-	second := newClient(nsB, "second", func(c *v1alpha1.OAuthClient) { c.Spec.ClientID = id })
+	second := newClient(ns, "second", func(c *v1alpha1.OAuthClient) { c.Spec.ClientID = id })
 	create(t, second)
 	cond := waitReady(t, second, metav1.ConditionFalse, "ClientIDConflict")
 	g := gomega.NewWithT(t)
-	g.Expect(cond.Message).To(gomega.ContainSubstring(nsA + "/first"))
+	g.Expect(cond.Message).To(gomega.ContainSubstring(ns + "/first"))
 	g.Expect(second.Status.ClientID).To(gomega.BeEmpty(), "a clashing client holds no id")
 	var s corev1.Secret
-	err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: nsB, Name: "second-oauth-client"}, &s)
+	err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "second-oauth-client"}, &s)
 	g.Expect(err).To(gomega.HaveOccurred(), "a clashing client gets no credentials")
-	eventually(t, eventReasons(nsB, "second")).Should(gomega.ContainElement("ClientIDConflict"))
+	eventually(t, eventReasons(ns, "second")).Should(gomega.ContainElement("ClientIDConflict"))
 
 	// When the holder goes, the id passes to the other client at once.
 	if err := env.Client.Delete(context.Background(), first); err != nil {

@@ -182,6 +182,12 @@ func (r *OAuthUserReconciler) reconcileSecret(ctx context.Context, u *v1alpha1.O
 	if err != nil {
 		return err
 	}
+	var conflict *secretConflictError
+	if err := checkWritable(existing, u, r.Scheme); errors.As(err, &conflict) {
+		return &userProblem{reasonSecretConflict, conflict.message}
+	} else if err != nil {
+		return err
+	}
 	labels, annotations := templateMetadata(u.Spec.SecretTemplate, contract.ManagedLabels(contract.KindUser, u.Name))
 	want := desiredSecret{labels: labels, annotations: annotations, data: map[string]string{
 		contract.KeyUsername: u.EffectiveUsername(),
@@ -203,12 +209,14 @@ func (r *OAuthUserReconciler) reconcileSecret(ctx context.Context, u *v1alpha1.O
 		}
 		want.data[contract.KeyPassword] = pw
 	} else {
-		// A password Tokenwarden did not generate never lands in its Secret.
+		// A password Tokenwarden did not generate never lands in its
+		// Secret; one it generated earlier goes. A password key someone
+		// else wrote is not Tokenwarden's to remove (see ownedKeys).
 		want.remove = []string{contract.KeyPassword}
 	}
 	wrote, err := applySecret(ctx, r.Client, r.Scheme, u, key, existing, want)
-	if errors.Is(err, errSecretOwnedElsewhere) {
-		return &userProblem{reasonSecretConflict, fmt.Sprintf("Secret %s exists and is controlled by another object; set spec.secretName to another name", key.Name)}
+	if errors.As(err, &conflict) {
+		return &userProblem{reasonSecretConflict, conflict.message}
 	}
 	if err != nil || !wrote {
 		return err

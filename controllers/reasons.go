@@ -5,12 +5,18 @@ package controllers
 const (
 	reasonReady               = "Ready"
 	reasonClientIDConflict    = "ClientIDConflict"
+	reasonClientIDNotAllowed  = "ClientIDNotAllowed"
 	reasonUsernameConflict    = "UsernameConflict"
 	reasonSecretConflict      = "SecretConflict"
 	reasonSecretWriteFailed   = "SecretWriteFailed"
 	reasonPasswordSecretGone  = "PasswordSecretMissing"
 	reasonInvalidPasswordHash = "InvalidPasswordHash"
 	reasonUserDisabled        = "Disabled"
+
+	// conditionClientIDWaiting marks an OAuthClient that waited for its
+	// client_id while another namespace held it (see decideClientID).
+	conditionClientIDWaiting     = "ClientIDWaiting"
+	reasonHeldInAnotherNamespace = "HeldInAnotherNamespace"
 
 	eventCreated           = "CredentialsCreated"
 	eventAdopted           = "SecretAdopted"

@@ -2,9 +2,9 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,20 +13,27 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 )
 
-// errSecretOwnedElsewhere means the Secret a spec names is controlled by some
-// other object; Tokenwarden never takes it over.
-var errSecretOwnedElsewhere = errors.New("secret is controlled by another object")
+// secretConflictError means the Secret a spec names exists and is not
+// Tokenwarden's to write: another object controls it, or its writer did not
+// consent to adoption. Its message says what to do; the caller reports it as
+// reason SecretConflict and writes nothing.
+type secretConflictError struct{ message string }
+
+func (e *secretConflictError) Error() string { return e.message }
 
 // desiredSecret is what a credential Secret must hold. Data keys listed in
-// remove are deleted; keys neither set nor removed are left alone, so an
-// adopted Secret keeps whatever else its author put in it.
+// remove are deleted when Tokenwarden wrote them (see ownedKeys); keys
+// neither set nor removed are left alone, so an adopted Secret keeps
+// whatever else its author put in it.
 type desiredSecret struct {
 	labels      map[string]string
 	annotations map[string]string
@@ -59,34 +66,79 @@ func lookupSecret(ctx context.Context, cached, live client.Reader, key types.Nam
 	return getSecret(ctx, live, key)
 }
 
+// checkWritable returns a *secretConflictError when owner may not write the
+// existing Secret s, and nil when it may: s does not exist, owner controls
+// it, or it is free to adopt. Adoption needs the writer's consent, the
+// annotation tokenwarden.dev/adopt-by naming owner ("OAuthClient/<name>"),
+// and an Opaque Secret: without that, being allowed to create an OAuthClient
+// would be being allowed to overwrite, and through garbage collection
+// delete, any Secret of the namespace (a database password, a TLS key).
+func checkWritable(s *corev1.Secret, owner client.Object, scheme *runtime.Scheme) error {
+	if s == nil || metav1.IsControlledBy(s, owner) {
+		return nil
+	}
+	if metav1.GetControllerOf(s) != nil {
+		return &secretConflictError{fmt.Sprintf("Secret %s exists and is controlled by another object; set spec.secretName to another name", s.Name)}
+	}
+	gvk, err := apiutil.GVKForObject(owner, scheme)
+	if err != nil {
+		return fmt.Errorf("kind of %s: %w", owner.GetName(), err)
+	}
+	consent := gvk.Kind + "/" + owner.GetName()
+	if s.Annotations[contract.AnnotationAdoptBy] != consent {
+		return &secretConflictError{fmt.Sprintf("Secret %s exists and Tokenwarden did not create it; it is adopted only with its writer's consent: "+
+			"annotate it %s=%s (its other keys are kept), or set spec.secretName to another name", s.Name, contract.AnnotationAdoptBy, consent)}
+	}
+	if s.Type != "" && s.Type != corev1.SecretTypeOpaque {
+		return &secretConflictError{fmt.Sprintf("Secret %s is of type %s; only an Opaque Secret can be adopted; set spec.secretName to another name", s.Name, s.Type)}
+	}
+	return nil
+}
+
+// ownedKeys returns the data keys of existing that owner wrote, the only
+// keys Tokenwarden ever removes. They are recorded in the annotation
+// tokenwarden.dev/managed-keys at each write. A Secret owner does not control
+// yet (one being adopted) has none: what was there before adoption is its
+// writer's, even where Tokenwarden goes on to overwrite it. A Secret owner
+// controls without the annotation was written by a version before it, which
+// treated every key of its vocabulary as its own: so does this one, once,
+// and records the annotation. Keys no longer present drop out.
+func ownedKeys(existing *corev1.Secret, owner client.Object, vocabulary []string) sets.Set[string] {
+	owned := sets.New[string]()
+	if existing == nil || !metav1.IsControlledBy(existing, owner) {
+		return owned
+	}
+	candidates := vocabulary
+	if recorded, ok := existing.Annotations[contract.AnnotationManagedKeys]; ok {
+		candidates = strings.Split(recorded, ",")
+	}
+	for _, k := range candidates {
+		if _, present := existing.Data[k]; present {
+			owned.Insert(k)
+		}
+	}
+	return owned
+}
+
 // applySecret makes the Secret match want, owned by owner. It writes only when
 // something differs, so a reconcile with nothing to change makes no API call.
 // It reports whether it wrote. existing comes from the cache and is not
-// modified.
+// modified. A Secret owner may not write (checkWritable) is left untouched.
 func applySecret(ctx context.Context, c client.Client, scheme *runtime.Scheme, owner client.Object,
 	key types.NamespacedName, existing *corev1.Secret, want desiredSecret) (bool, error) {
+	if err := checkWritable(existing, owner, scheme); err != nil {
+		return false, err
+	}
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}}
 	if existing != nil {
 		s = existing.DeepCopy()
 	}
 	if err := controllerutil.SetControllerReference(owner, s, scheme); err != nil {
-		var already *controllerutil.AlreadyOwnedError
-		if errors.As(err, &already) {
-			return false, errSecretOwnedElsewhere
-		}
 		return false, fmt.Errorf("set owner of secret %s: %w", key, err)
 	}
 	s.Labels = mergeStrings(s.Labels, want.labels)
-	s.Annotations = mergeStrings(s.Annotations, want.annotations)
-	if s.Data == nil {
-		s.Data = map[string][]byte{}
-	}
-	for k, v := range want.data {
-		s.Data[k] = []byte(v)
-	}
-	for _, k := range want.remove {
-		delete(s.Data, k)
-	}
+	s.Data, s.Annotations = applyData(s.Data, want, ownedKeys(existing, owner, append(slices.Collect(maps.Keys(want.data)), want.remove...)),
+		mergeStrings(s.Annotations, want.annotations))
 	if existing == nil {
 		s.Type = corev1.SecretTypeOpaque
 		if err := c.Create(ctx, s); err != nil {
@@ -105,6 +157,26 @@ func applySecret(ctx context.Context, c client.Client, scheme *runtime.Scheme, o
 		return false, fmt.Errorf("patch secret %s: %w", key, err)
 	}
 	return true, nil
+}
+
+// applyData lays want's data over data, removes the keys of want.remove that
+// are owned, and returns the data with annotations recording the keys owned
+// afterwards. data and annotations are the caller's copies.
+func applyData(data map[string][]byte, want desiredSecret, owned sets.Set[string], annotations map[string]string) (map[string][]byte, map[string]string) {
+	if data == nil {
+		data = map[string][]byte{}
+	}
+	for k, v := range want.data {
+		data[k] = []byte(v)
+		owned.Insert(k)
+	}
+	for _, k := range want.remove {
+		if owned.Has(k) {
+			delete(data, k)
+			owned.Delete(k)
+		}
+	}
+	return data, mergeStrings(annotations, map[string]string{contract.AnnotationManagedKeys: strings.Join(sets.List(owned), ",")})
 }
 
 // mergeStrings returns base with add laid over it; a nil result stays nil when

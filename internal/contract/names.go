@@ -67,6 +67,24 @@ const (
 	// (RFC 3339), so the rotation schedule survives a lost status.
 	AnnotationSecretRotatedAt = "tokenwarden.dev/secret-rotated-at"
 
+	// AnnotationManagedKeys, on a Secret Tokenwarden writes, lists the data
+	// keys it wrote there (comma-separated, sorted). Tokenwarden removes only
+	// keys listed here, so a key someone else put in the Secret is never
+	// deleted by it.
+	AnnotationManagedKeys = "tokenwarden.dev/managed-keys"
+
+	// AnnotationAdoptBy, on an existing Secret, is its writer's consent to
+	// being adopted as a credential Secret: its value names the one object
+	// that may adopt it, "OAuthClient/<name>" or "OAuthUser/<name>" of the
+	// Secret's namespace. Without it an existing Secret is never taken over.
+	AnnotationAdoptBy = "tokenwarden.dev/adopt-by"
+
+	// AnnotationAllowUnprefixedClientIDs, set to "true" on a Namespace by the
+	// platform team, lets that namespace's OAuthClients choose a
+	// spec.clientID that does not begin with "<namespace>." (a legacy id
+	// such as a UUID). Tenants must not be able to edit Namespaces.
+	AnnotationAllowUnprefixedClientIDs = "tokenwarden.dev/allow-unprefixed-client-ids"
+
 	// AnnotationFirstPartyClients, set on a Namespace by the platform team,
 	// lists OAuthClients of that namespace by name (comma-separated) whose
 	// browser sign-ins skip the consent page: the platform vouches for
