@@ -87,6 +87,8 @@ func bindTokenFlags(fs *flag.FlagSet, t *tokenserver.Options) {
 	fs.Int64Var(&t.MaxBodyBytes, "max-body-bytes", t.MaxBodyBytes, "Largest request body the token server reads.")
 	fs.IntVar(&t.UserThrottle.MaxFailures, "throttle-user-failures", t.UserThrottle.MaxFailures, "Failed sign-ins of one user from one source address within --throttle-window before further attempts from there wait (the owner signing in from elsewhere is not locked out).")
 	fs.IntVar(&t.HashConcurrency, "hash-concurrency", t.HashConcurrency, "Password-hash verifications run at once per replica (each may hold 64 MiB for argon2id); a sign-in beyond it is answered 503 temporarily_unavailable with Retry-After.")
+	fs.IntVar(&t.MaxFamiliesPerUser, "max-families-per-user", t.MaxFamiliesPerUser, "Live refresh-token families (sessions) one user may hold with one client; one more sign-in is refused with invalid_request until one is revoked or expires.")
+	fs.IntVar(&t.MaxRevocationsPerClient, "max-revocations-per-client", t.MaxRevocationsPerClient, "Revoked access tokens of one client kept on record until they expire; a revocation beyond it is answered 503 temporarily_unavailable (the token stays valid).")
 	fs.IntVar(&t.SourceThrottle.MaxFailures, "throttle-source-failures", t.SourceThrottle.MaxFailures, "Failed sign-ins per source address within --throttle-window before further attempts wait.")
 	fs.Func("trusted-proxies", "Comma-separated CIDRs of proxies whose Forwarded / X-Forwarded-For headers name the client the throttles key on (default none: the TCP peer is the source).", func(v string) error {
 		ps, err := oauth.ParseTrustedProxies(v)

@@ -28,12 +28,13 @@ const (
 // that expired or whose client or user is gone or disabled, revocation
 // records of access tokens that have expired, and authorization-code records
 // past their expiry and CodeRetention, and consents whose client or user is
-// gone or disabled. Owner references already let the cluster's garbage
-// collector remove the families of a deleted user; the collector covers
-// everything else, and clusters without a garbage collector. It is a manager
-// Runnable that runs on the leader only. The decisions are the pure
-// functions familyDropReason, codeDropReason, consentDropReason and
-// revocationCutoff; the stores delete, each record only as it was read.
+// gone or disabled. The records live in the operator namespace and name
+// their tenant namespace (an owner reference cannot cross namespaces), so
+// the collector alone removes the records of a deleted client, user or
+// namespace. It is a manager Runnable that runs on the leader only. The
+// decisions are the pure functions familyDropReason, codeDropReason,
+// consentDropReason and revocationCutoff; the stores delete, each record
+// only as it was read.
 type Collector struct {
 	Families    store.Records[store.Family]
 	Codes       store.Records[store.AuthCode]

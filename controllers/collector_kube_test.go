@@ -42,11 +42,13 @@ func collectAt(t *testing.T, st store.Stores, now time.Time) controllers.Collect
 	return stats
 }
 
-// recordNames lists the Secrets of one record kind in a namespace.
+// recordNames lists the Secrets of one record kind of a tenant namespace:
+// they are in the operator namespace, labelled with the tenant's.
 func recordNames(t *testing.T, ns, kind string) func() []string {
 	return func() []string {
 		var list corev1.SecretList
-		if err := env.Client.List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{contract.LabelKind: kind}); err != nil {
+		if err := env.Client.List(context.Background(), &list, client.InNamespace(operatorNamespace),
+			client.MatchingLabels{contract.LabelKind: kind, contract.LabelRecordNamespace: ns}); err != nil {
 			t.Fatal(err)
 		}
 		var out []string
@@ -61,7 +63,8 @@ func recordNames(t *testing.T, ns, kind string) func() []string {
 func cachedRecords(ns, kind string) func() int {
 	return func() int {
 		var list corev1.SecretList
-		_ = mgr.GetClient().List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{contract.LabelKind: kind})
+		_ = mgr.GetClient().List(context.Background(), &list, client.InNamespace(operatorNamespace),
+			client.MatchingLabels{contract.LabelKind: kind, contract.LabelRecordNamespace: ns})
 		return len(list.Items)
 	}
 }
@@ -78,7 +81,7 @@ func newFamily(t *testing.T, st store.Stores, id string, c *v1alpha1.OAuthClient
 	t.Helper()
 	f := &store.Family{ClientUID: c.UID, UserUID: u.UID, CreatedAt: now, LastUsedAt: now,
 		ExpiresAt: now.Add(30 * 24 * time.Hour), IdleTTL: 7 * 24 * time.Hour, Current: "digest-" + id}
-	owner := store.Owner{UserName: u.Name, UserUID: u.UID, ClientName: c.Name}
+	owner := store.Owner{UserName: u.Name, UserUID: u.UID, ClientName: c.Name, ClientUID: c.UID}
 	if err := st.Families.Create(context.Background(), c.Namespace, id, f, owner); err != nil {
 		t.Fatalf("create family %s: %v", id, err)
 	}
@@ -107,7 +110,7 @@ func TestCollectorRemovesExpiredAndOrphanedFamilies(t *testing.T) {
 	eventually(t, func() []string {
 		collectAt(t, st, now)
 		return recordNames(t, ns, contract.KindRefreshFamily)()
-	}).Should(gomega.ConsistOf(kubestore.FamilySecretPrefix + "alice"))
+	}).Should(gomega.ConsistOf(kubestore.RecordName(kubestore.FamilySecretPrefix, ns, "alice")))
 
 	// Alice's family expires after its idle lifetime.
 	g.Expect(collectAt(t, st, now.Add(6*24*time.Hour))).To(gomega.Equal(controllers.CollectStats{}))
@@ -135,7 +138,7 @@ func TestCollectorRemovesFamiliesOfDeletedClientsAndDisabledUsers(t *testing.T) 
 	eventually(t, func() []string {
 		collectAt(t, st, now)
 		return recordNames(t, ns, contract.KindRefreshFamily)()
-	}).Should(gomega.ConsistOf(kubestore.FamilySecretPrefix + "two"))
+	}).Should(gomega.ConsistOf(kubestore.RecordName(kubestore.FamilySecretPrefix, ns, "two")))
 
 	g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(carol), carol)).To(gomega.Succeed())
 	carol.Spec.Disabled = true

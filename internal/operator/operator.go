@@ -192,9 +192,10 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	}
 	endpoints := credentials.EndpointsFor(o.IssuerURL)
 	recorder := mgr.GetEventRecorder("tokenwarden")
-	stores := kubestore.New(kubestore.Options{
+	storeOpts := kubestore.Options{
 		Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: o.Namespace, Clock: o.Clock,
-	})
+	}
+	stores := kubestore.New(storeOpts)
 	srv, err := newTokenServer(ctx, mgr, o, stores)
 	if err != nil {
 		return nil, err
@@ -232,6 +233,9 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		Reader: mgr.GetClient(), Clock: o.Clock, Interval: o.CollectInterval, Log: ctrl.Log.WithName("collector"),
 	}); err != nil {
 		return nil, fmt.Errorf("collector: %w", err)
+	}
+	if err := mgr.Add(&controllers.StoreMigration{Store: storeOpts, Log: ctrl.Log.WithName("store-migration")}); err != nil {
+		return nil, fmt.Errorf("store migration: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ import (
 // fixture puts objects into the API server as the controllers would leave
 // them and reads through the manager's cache, as the token server does.
 type fixture struct {
-	stores       store.Stores
+	stores     store.Stores
 	operatorNS string
 }
 
