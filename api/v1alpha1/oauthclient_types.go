@@ -46,8 +46,13 @@ type SecretRotation struct {
 // +kubebuilder:validation:XValidation:rule="!(has(self.grantTypes) && 'refresh_token' in self.grantTypes && !('password' in self.grantTypes || 'authorization_code' in self.grantTypes))",message="refresh_token needs a grant that issues refresh tokens: password or authorization_code"
 type OAuthClientSpec struct {
 	// ClientID to use instead of the generated one ("<namespace>.<name>"). It
-	// must be unique in the cluster: when another client already holds it, this
-	// client is not Ready (reason ClientIDConflict) and gets no credentials.
+	// must begin with "<namespace>." unless the platform team annotates the
+	// Namespace tokenwarden.dev/allow-unprefixed-client-ids: "true" (for
+	// legacy ids such as UUIDs); otherwise the client is not Ready (reason
+	// ClientIDNotAllowed). It must be unique in the cluster: when another
+	// client already holds it, this client is not Ready (reason
+	// ClientIDConflict) and gets no credentials. An id never passes to
+	// another namespace by itself.
 	// +kubebuilder:validation:MinLength=3
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._~-]*$`
@@ -130,9 +135,10 @@ type OAuthClientSpec struct {
 	IDTokenTTL *metav1.Duration `json:"idTokenTTL,omitempty"`
 
 	// SecretName is the credential Secret written for this client. Default
-	// "<name>-oauth-client". If a Secret of that name already holds a
-	// client_secret and no other object controls it, it is adopted: its secret
-	// is kept, not overwritten.
+	// "<name>-oauth-client". An existing Secret of that name is adopted only
+	// when it is Opaque and annotated tokenwarden.dev/adopt-by:
+	// OAuthClient/<name> by its writer: its client_secret and other keys are
+	// kept. Any other existing Secret is left alone (reason SecretConflict).
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	// +optional
