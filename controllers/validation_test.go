@@ -47,6 +47,17 @@ func TestInvalidSpecsAreRejected(t *testing.T) {
 			c.Spec.GrantTypes = []v1alpha1.GrantType{v1alpha1.GrantAuthorizationCode}
 			c.Spec.RedirectURIs = []string{"https://app.example.com/cb#x"}
 		}), "must not contain a fragment"},
+		// Each of these passed the former prefix rule and would send codes
+		// in clear text to a remote host.
+		{"loopback name as a subdomain", redirectClient(ns, "rd1", "http://localhost.attacker.example/cb"), "http on a loopback address"},
+		{"loopback address as a subdomain", redirectClient(ns, "rd2", "http://127.0.0.1.attacker.example/cb"), "http on a loopback address"},
+		{"loopback name as userinfo", redirectClient(ns, "rd3", "http://localhost@attacker.example/cb"), "must not contain userinfo"},
+		{"loopback with port as userinfo", redirectClient(ns, "rd4", "http://127.0.0.1:80@attacker.example/cb"), "must not contain userinfo"},
+		{"userinfo on https", redirectClient(ns, "rd5", "https://user:pw@app.example.com/cb"), "must not contain userinfo"},
+		{"other loopback address", redirectClient(ns, "rd6", "http://127.0.0.2/cb"), "http on a loopback address"},
+		{"relative redirect", redirectClient(ns, "rd7", "/cb"), "http on a loopback address"},
+		{"not a URL", redirectClient(ns, "rd8", "app.example.com"), "http on a loopback address"},
+		{"https without host", redirectClient(ns, "rd9", "https:///cb"), "http on a loopback address"},
 		{"access token TTL too short", newClient(ns, "g", func(c *v1alpha1.OAuthClient) {
 			c.Spec.AccessTokenTTL = d("10s")
 		}), "accessTokenTTL must be between 1m and 24h"},
@@ -104,6 +115,32 @@ func TestInvalidSpecsAreRejected(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRedirectURIsAccepted checks that the CRD's parsed redirect-URI rules
+// admit https anywhere and http on each exact loopback host, with any port.
+func TestRedirectURIsAccepted(t *testing.T) {
+	ns := env.Namespace(t)
+	for i, u := range []string{
+		"https://app.example.com/cb",
+		"https://app.example.com:8443/cb?tenant=a",
+		"http://127.0.0.1/cb",
+		"http://127.0.0.1:53123/cb",
+		"http://[::1]:8080/cb",
+		"http://localhost:3000/callback",
+	} {
+		if err := env.Client.Create(context.Background(), redirectClient(ns, fmt.Sprintf("ok-%d", i), u)); err != nil {
+			t.Errorf("redirect URI %q refused: %v", u, err)
+		}
+	}
+}
+
+// redirectClient is an authorization-code client with one redirect URI.
+func redirectClient(ns, name, uri string) *v1alpha1.OAuthClient {
+	return newClient(ns, name, func(c *v1alpha1.OAuthClient) {
+		c.Spec.GrantTypes = []v1alpha1.GrantType{v1alpha1.GrantAuthorizationCode}
+		c.Spec.RedirectURIs = []string{uri}
+	})
 }
 
 // TestHashBoundsAccepted checks that the CRD's work bounds on

@@ -98,11 +98,14 @@ type OAuthClientSpec struct {
 	// +optional
 	Audiences []string `json:"audiences,omitempty"`
 
-	// RedirectURIs for browser flows, compared by exact string match. They must
-	// be https, or http on a loopback address.
+	// RedirectURIs for browser flows, compared by exact string match. Each is
+	// parsed (CEL url(), and again by the server): https with a host, or http
+	// with exactly the loopback host 127.0.0.1, [::1] or localhost (any port),
+	// without userinfo or fragment.
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
-	// +kubebuilder:validation:items:XValidation:rule="self.startsWith('https://') || self.startsWith('http://127.0.0.1') || self.startsWith('http://localhost') || self.startsWith('http://[::1]')",message="redirect URIs must be https, or http on a loopback address"
+	// +kubebuilder:validation:items:XValidation:rule="isURL(self) && ((url(self).getScheme() == 'https' && url(self).getHostname() != '') || (url(self).getScheme() == 'http' && url(self).getHostname() in ['127.0.0.1', '::1', 'localhost']))",message="redirect URIs must be https, or http on a loopback address (exactly 127.0.0.1, [::1] or localhost)"
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^https?://[^@/?#]*([/?#]|$)')",message="redirect URIs must start with https:// or http:// in lower case and must not contain userinfo (user@) before the host"
 	// +kubebuilder:validation:items:XValidation:rule="!self.contains('#')",message="redirect URIs must not contain a fragment (RFC 6749 §3.1.2)"
 	// +kubebuilder:validation:items:MaxLength=2048
 	// +optional

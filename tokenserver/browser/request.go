@@ -106,6 +106,11 @@ func (s *Browser) parseAuthorize(ctx context.Context, v url.Values) (*authorizeR
 	case !slices.Contains(uris, ar.redirectURI):
 		return nil, badPage("The application asked to return to an address that is not registered for it (redirect_uri).")
 	}
+	if oauth.CheckRedirectURI(ar.redirectURI) != nil {
+		// Registered before the CRD parsed redirect URIs, it may name a
+		// remote host over http (http://localhost.attacker.example/cb).
+		return nil, badPage("The application's registered return address is not allowed (redirect_uri must be https, or http on a loopback address).")
+	}
 	// From here on, errors go to the redirect URI.
 	return ar, ar.validate(v)
 }
