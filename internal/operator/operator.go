@@ -195,6 +195,11 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	storeOpts := kubestore.Options{
 		Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: o.Namespace, Clock: o.Clock,
 	}
+	// Before anything serves: records of the previous release written
+	// later are never trusted (kubestore/legacy.go).
+	if err := kubestore.RecordCutoff(ctx, storeOpts); err != nil {
+		return nil, err
+	}
 	stores := kubestore.New(storeOpts)
 	srv, err := newTokenServer(ctx, mgr, o, stores)
 	if err != nil {

@@ -23,8 +23,9 @@ import (
 // namespace and moves the old ones there once, trusting only what was
 // written before it first started:
 //
-//   - At the first start, the Secret CutoffSecretName is created in the
-//     operator namespace and never changed. Its resourceVersion is the
+//   - At the first start, before serving (RecordCutoff, called by the
+//     operator's NewManager on every replica), the Secret CutoffSecretName is
+//     created in the operator namespace and never changed. Its resourceVersion is the
 //     cutoff: a record of the previous release whose own resourceVersion is
 //     lower was last written (created or changed) before this version ran,
 //     so no tenant can have forged or altered it since. resourceVersions of
@@ -34,7 +35,10 @@ import (
 //     server.
 //   - The leader moves every such record (Migrate); until it has written
 //     MigratedSecretName, a record missed in the operator namespace is moved
-//     on demand, so a refresh never fails for a record not moved yet.
+//     on demand, so a refresh never fails for a record not moved yet. The
+//     on-demand move never records the cutoff itself: a tenant presenting
+//     a token for a record it forged a moment ago must not be the one who
+//     sets the cutoff after it. Without a cutoff nothing is moved.
 //   - Afterwards the old location is never read again. A record written there
 //     after the cutoff (a forgery, or a write of an old replica during a
 //     rolling upgrade) is ignored.
@@ -78,7 +82,7 @@ func Migrate(ctx context.Context, o Options) (MigrationResult, error) {
 	if done, err := l.done(ctx, l.live); err != nil || done {
 		return res, err
 	}
-	cutoff, err := l.cutoff(ctx)
+	cutoff, err := l.ensureCutoff(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -120,7 +124,7 @@ func (l *legacyRecords) moveOne(ctx context.Context, k recordKind, namespace, id
 		return false, err
 	}
 	cutoff, err := l.cutoff(ctx)
-	if err != nil {
+	if err != nil || cutoff == nil {
 		return false, err
 	}
 	var s corev1.Secret
@@ -150,22 +154,41 @@ func (l *legacyRecords) done(ctx context.Context, r client.Reader) (bool, error)
 	return true, nil
 }
 
-// cutoff returns the cutoff Secret, creating it at the first start.
+// RecordCutoff records the cutoff at this version's first start, and is a
+// no-op afterwards. Call it before the token server serves.
+func RecordCutoff(ctx context.Context, o Options) error {
+	_, err := newLegacyRecords(o).ensureCutoff(ctx)
+	return err
+}
+
+// cutoff returns the cutoff Secret from the cache, else the API server; nil
+// when none was recorded.
 func (l *legacyRecords) cutoff(ctx context.Context) (*corev1.Secret, error) {
 	key := types.NamespacedName{Namespace: l.namespace, Name: CutoffSecretName}
+	for _, r := range []client.Reader{l.cache, l.live} {
+		s := &corev1.Secret{}
+		err := r.Get(ctx, key, s)
+		if err == nil {
+			return s, nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("read the store cutoff: %w", err)
+		}
+	}
+	return nil, nil
+}
+
+// ensureCutoff returns the cutoff Secret, creating it if there is none.
+func (l *legacyRecords) ensureCutoff(ctx context.Context) (*corev1.Secret, error) {
+	key := types.NamespacedName{Namespace: l.namespace, Name: CutoffSecretName}
 	s := &corev1.Secret{}
-	err := l.cache.Get(ctx, key, s)
-	if err == nil {
-		return s, nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("read the store cutoff: %w", err)
-	}
-	s = l.marker(CutoffSecretName)
-	err = l.writer.Create(ctx, s)
-	if apierrors.IsAlreadyExists(err) {
-		s = &corev1.Secret{}
-		err = l.live.Get(ctx, key, s)
+	err := l.live.Get(ctx, key, s)
+	if apierrors.IsNotFound(err) {
+		s = l.marker(CutoffSecretName)
+		if err = l.writer.Create(ctx, s); apierrors.IsAlreadyExists(err) {
+			s = &corev1.Secret{}
+			err = l.live.Get(ctx, key, s)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("record the store cutoff: %w", err)

@@ -37,6 +37,15 @@ func kubeOptions(opns string, live *countingReader) kubestore.Options {
 	return kubestore.Options{Cache: mgr.GetClient(), Live: live, Writer: mgr.GetClient(), Namespace: opns, Clock: clock.RealClock{}}
 }
 
+// startVersion does what the operator does at start, before serving:
+// record the cutoff in the operator namespace opns.
+func startVersion(t *testing.T, opns string) {
+	t.Helper()
+	if err := kubestore.RecordCutoff(context.Background(), kubeOptions(opns, &countingReader{Reader: mgr.GetAPIReader()})); err != nil {
+		t.Fatalf("record cutoff: %v", err)
+	}
+}
+
 func secretExists(t *testing.T, ns, name string) bool {
 	t.Helper()
 	err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &corev1.Secret{})
@@ -47,7 +56,7 @@ func secretExists(t *testing.T, ns, name string) bool {
 }
 
 // TestMigrate: records of the previous release written before this version
-// first ran (the cutoff, recorded on first need) are moved into the
+// first ran (the cutoff, recorded at start) are moved into the
 // operator namespace by the leader's migration; a record created after the
 // cutoff (a forgery) and one changed after it (a tenant rewriting an honest
 // record's digest) are ignored and never read. Once the migration is
@@ -63,13 +72,8 @@ func TestMigrate(t *testing.T) {
 	create(t, legacySecret(ns, "twrc-c0de", "authorization-code", "code", previousCode))
 	live := &countingReader{Reader: mgr.GetAPIReader()}
 	st := kubestore.New(kubeOptions(opns, live))
-	// A replica's first miss records the cutoff.
-	if _, err := st.Families.Get(ctx, ns, "0000000000000000000000000000ffff"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("get of no record: %v", err)
-	}
-	if !secretExists(t, opns, kubestore.CutoffSecretName) {
-		t.Fatal("no cutoff recorded")
-	}
+	startVersion(t, opns)
+	startVersion(t, opns) // a second replica, or a restart: the first cutoff stays
 	// After the cutoff: a forgery, and an honest record rewritten.
 	create(t, legacySecret(ns, "twrf-"+d, "refresh-family", "family", forgedFamily))
 	rewritten.Data["family"] = []byte(forgedFamily)
@@ -123,10 +127,7 @@ func TestForgedFamilyIgnored(t *testing.T) {
 	ns, opns := env.Namespace(t), env.Namespace(t)
 	st := newStores(opns, mgr.GetAPIReader()).Families
 	const id = "0123456789abcdef0123456789abcdef"
-	// This version has started (the cutoff is recorded on its first miss).
-	if _, err := st.Get(ctx, ns, id); !errors.Is(err, store.ErrNotFound) {
-		t.Fatal(err)
-	}
+	startVersion(t, opns)
 	for _, name := range []string{"twrf-" + id, kubestore.RecordName("twrf-", ns, id)} {
 		s := legacySecret(ns, name, "refresh-family", "family", forgedFamily)
 		s.Labels["tokenwarden.dev/namespace"] = ns
@@ -150,5 +151,27 @@ func TestForgedFamilyIgnored(t *testing.T) {
 		if !secretExists(t, ns, name) {
 			t.Errorf("the migration moved or deleted the forgery %s", name)
 		}
+	}
+}
+
+// TestNoCutoffNoMove: before this version recorded its cutoff, a record
+// found in the old location is not moved, and presenting a token for it
+// does not record the cutoff (after the forgery, trusting it): only the
+// operator's start does.
+func TestNoCutoffNoMove(t *testing.T) {
+	ctx := context.Background()
+	ns, opns := env.Namespace(t), env.Namespace(t)
+	const id = "0123456789abcdef0123456789abcdee"
+	create(t, legacySecret(ns, "twrf-"+id, "refresh-family", "family", forgedFamily))
+	st := newStores(opns, mgr.GetAPIReader()).Families
+	if f, err := st.Get(ctx, ns, id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a record read without a cutoff: %+v, %v", f, err)
+	}
+	if secretExists(t, opns, kubestore.CutoffSecretName) {
+		t.Fatal("a read recorded the cutoff")
+	}
+	startVersion(t, opns)
+	if f, err := st.Get(ctx, ns, id); err != nil || f.Current != "known-digest" {
+		t.Fatalf("the record written before the cutoff: %+v, %v; want it moved", f, err)
 	}
 }

@@ -46,6 +46,7 @@ func TestUpgradeFamily(t *testing.T) {
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{"family": []byte(previousFamily)},
 	})
+	startVersion(t, opns)
 	st := newStores(opns, mgr.GetAPIReader()).Families
 	id := "00112233445566778899aabbccddeeff"
 	f, err := st.Get(ctx, ns, id)
@@ -129,6 +130,7 @@ func TestUpgradeCode(t *testing.T) {
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{"code": []byte(previousCode)},
 	})
+	startVersion(t, opns)
 	st := newStores(opns, mgr.GetAPIReader()).Codes
 	redeemed := time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC)
 	c, err := st.Update(ctx, ns, "0011223344556677889900112233445566778899", func(c *store.AuthCode) (store.Op, error) {
