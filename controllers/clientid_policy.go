@@ -69,7 +69,7 @@ type idVerdict struct {
 	// heldElsewhere says blockedBy holds the id and is of another
 	// namespace: the client yields (see idClaim.yielded).
 	heldElsewhere bool
-	// yielded says the id is free but the client yielded it earlier.
+	// yielded says the client yielded the id earlier (held or free).
 	yielded bool
 	// contested lists the namespaces of the claimants of an id nobody
 	// holds, when there are several: nobody takes it.
@@ -96,6 +96,12 @@ func (v idVerdict) ok() bool { return v.blockedBy == "" && !v.yielded && len(v.c
 //     namespaces get nothing until the platform team resolves the clash by
 //     removing all claims but one's namespace.
 func decideClientID(self idClaim, others []idClaim) idVerdict {
+	if self.yielded && !self.holds {
+		// Whether the holder is still there or not: telling the claimant
+		// when the id is free would tell a squatter when to re-create its
+		// client and claim it afresh.
+		return idVerdict{yielded: true}
+	}
 	for _, o := range others {
 		if o.holds && takesPrecedence(o.obj, true, self.obj, self.holds) {
 			return idVerdict{blockedBy: nameOf(o.obj), heldElsewhere: o.obj.GetNamespace() != self.obj.GetNamespace()}
@@ -103,9 +109,6 @@ func decideClientID(self idClaim, others []idClaim) idVerdict {
 	}
 	if self.holds {
 		return idVerdict{}
-	}
-	if self.yielded {
-		return idVerdict{yielded: true}
 	}
 	namespaces := []string{self.obj.GetNamespace()}
 	var oldest client.Object

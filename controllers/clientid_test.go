@@ -135,10 +135,11 @@ func TestClientIDNeverPassesToAnotherNamespace(t *testing.T) {
 	create(t, squat)
 	cond := waitReady(t, squat, metav1.ConditionFalse, "ClientIDConflict")
 	g := gomega.NewWithT(t)
-	g.Expect(cond.Message).To(gomega.ContainSubstring(victimNS + "/app of another namespace"))
+	g.Expect(cond.Message).To(gomega.ContainSubstring("never passes to another namespace"))
 	waiting := meta.FindStatusCondition(squat.Status.Conditions, "ClientIDWaiting")
 	g.Expect(waiting).NotTo(gomega.BeNil())
 	g.Expect(waiting.Reason).To(gomega.Equal("HeldInAnotherNamespace"))
+	g.Expect(waiting.Message).To(gomega.ContainSubstring(victimNS + "/app of another namespace"))
 
 	deleteAndWait(t, victim)
 	// envtest runs no garbage collector: remove the old Secret as it would.

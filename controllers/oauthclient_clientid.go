@@ -56,8 +56,8 @@ func conflictMessage(c *v1alpha1.OAuthClient, id string, v idVerdict) string {
 	case v.blockedBy != "":
 		return fmt.Sprintf("client_id %q is already used by OAuthClient %s; choose another spec.clientID", id, v.blockedBy)
 	case v.yielded:
-		return fmt.Sprintf("client_id %q is free, but this client waited for it while another namespace held it, and %s: "+
-			"edit or re-create this client to claim it again", id, never)
+		return fmt.Sprintf("this client waited for client_id %q while another namespace held it, and %s: "+
+			"it does not take it, even once it is free; edit or re-create this client to claim it again", id, never)
 	case len(v.contested) > 0:
 		return fmt.Sprintf("client_id %q is free but wanted by OAuthClients of several namespaces (%s), and %s: "+
 			"none gets it until the platform team resolves the clash by removing or renaming the claims of all namespaces but one",
