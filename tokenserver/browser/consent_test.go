@@ -7,12 +7,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
 // The consent step (issue 11, attack 4): a client someone registered with a
@@ -262,5 +265,68 @@ func TestConsentPage(t *testing.T) {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("consent page lacks %q:\n%s", want, p.body)
 		}
+	}
+}
+
+// TestConsentFormBoundToUser: a consent form shown to alice does not serve
+// bob once he signs in on the same browser (the consent cookie unchanged).
+func TestConsentFormBoundToUser(t *testing.T) {
+	f := newFixture(t)
+	h.Mem.Directory.PutNamespaceAnnotations(f.NS, map[string]string{contract.AnnotationFirstPartyClients: "portal"})
+	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
+	portal := publicClient(f, "portal", "https://portal.example/cb", "openid")
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
+	_, bobPW := f.User("bob", v1alpha1.OAuthUserSpec{})
+	b := newBrowser(t)
+	v := maps(consentFields(t, b.login(issuer, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", pw)), "decision", "allow")
+	wantRedirect(t, b.login(issuer, authorizeURL(issuer, portal, "prompt", "login"), "bob", bobPW), "portal.example", "")
+	if p := b.postForm(issuer+"/oauth/consent", v); p.status != http.StatusForbidden || p.location != nil {
+		t.Fatalf("alice's form submitted for bob: %d %v", p.status, p.location)
+	}
+}
+
+// TestConsentFormShowsWhatIsIssued: a form whose tokens would carry more
+// than the page showed (an audience granted since) is refused; the user is
+// asked again.
+func TestConsentFormShowsWhatIsIssued(t *testing.T) {
+	f := newFixture(t)
+	aud, aud2 := "https://orders."+f.NS+".example", "https://billing."+f.NS+".example"
+	f.Resource("orders", v1alpha1.OAuthResourceSpec{Audience: aud, Scopes: []string{"orders.read"}})
+	f.Resource("billing", v1alpha1.OAuthResourceSpec{Audience: aud2, Scopes: []string{"billing.read"}})
+	id, _ := f.Client("shop", v1alpha1.OAuthClientSpec{Public: true,
+		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantAuthorizationCode}, Audiences: []string{aud},
+		Scopes: []string{"openid", "orders.read"}, RedirectURIs: []string{"https://shop.example/cb"}})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
+	b := newBrowser(t)
+	page := b.login(issuer, authorizeURL(issuer, id, "scope", "openid orders.read"), "alice", pw)
+	if strings.Contains(page.body, aud2) {
+		t.Fatalf("consent page shows an audience not asked for:\n%s", page.body)
+	}
+	if _, err := h.ChangeClient(f.NS, "shop", func(c *v1alpha1.OAuthClient) { c.Spec.Audiences = append(c.Spec.Audiences, aud2) }); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.decide(issuer, page, "allow"); p.status != http.StatusForbidden || p.location != nil {
+		t.Fatalf("allowed more than the page showed: %d %v", p.status, p.location)
+	}
+	again := b.get(authorizeURL(issuer, id, "scope", "openid orders.read"))
+	if !isConsentPage(again) || !strings.Contains(again.body, aud2) {
+		t.Fatalf("want the consent page with the new audience, got %d %v", again.status, again.location)
+	}
+}
+
+// TestConsentFormExpires: a consent form cannot be submitted after its ten
+// minutes, though the session lasts.
+func TestConsentFormExpires(t *testing.T) {
+	f := newFixture(t)
+	clk := clocktesting.NewFakeClock(time.Now())
+	base := startServer(t, tokenserver.Options{Clock: clk})
+	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
+	cfg.Endpoint = oauth2.Endpoint{AuthURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token"}
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
+	b := newBrowser(t)
+	p := b.login(base, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", pw)
+	clk.Step(10*time.Minute + time.Second)
+	if p := b.decide(base, p, "allow"); p.status != http.StatusForbidden || p.location != nil {
+		t.Fatalf("expired consent form: %d %v", p.status, p.location)
 	}
 }

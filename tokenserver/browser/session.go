@@ -168,7 +168,7 @@ func checkConsentToken(key []byte, cookie string, user types.UID, request string
 		return false
 	}
 	t, err := strconv.ParseInt(exp, 10, 64)
-	if err != nil || now.Unix() >= t {
+	if err != nil || !now.Before(time.Unix(t, 0)) {
 		return false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
