@@ -141,7 +141,7 @@ func rfTokenParts(t testing.TB, rt string) (family, secret string) {
 func rfFamilyKey(t testing.TB, ns, rt string) client.ObjectKey {
 	t.Helper()
 	fam, _ := rfTokenParts(t, rt)
-	return client.ObjectKey{Namespace: ns, Name: kubestore.FamilySecretPrefix + fam}
+	return client.ObjectKey{Namespace: operatorNamespace, Name: kubestore.RecordName(kubestore.FamilySecretPrefix, ns, fam)}
 }
 
 // rfFamilySecret reads the family Secret of rt from the API server.
@@ -227,13 +227,19 @@ func TestRefreshRotation(t *testing.T) {
 		issued, accessTokens, cur = append(issued, next), append(accessTokens, at), next
 	}
 
-	// One family, in the client's namespace, labelled, holding no plaintext.
+	// One family, in the operator namespace (none in the client's, where
+	// the tenant could write), labelled with the client's namespace,
+	// holding no plaintext.
 	var list corev1.SecretList
-	if err := env.Client.List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily}); err != nil {
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(f.ns), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily}); err != nil || len(list.Items) != 0 {
+		t.Fatalf("%d refresh-family Secrets in the client namespace, want none (%v)", len(list.Items), err)
+	}
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(operatorNamespace),
+		client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily, contract.LabelRecordNamespace: f.ns}); err != nil {
 		t.Fatal(err)
 	}
 	if len(list.Items) != 1 {
-		t.Fatalf("%d refresh-family Secrets in the client namespace, want 1 (rotation stays in one family)", len(list.Items))
+		t.Fatalf("%d refresh-family Secrets of the client namespace, want 1 (rotation stays in one family)", len(list.Items))
 	}
 	s := list.Items[0]
 	if want := rfFamilyKey(t, f.ns, cur).Name; s.Name != want {
