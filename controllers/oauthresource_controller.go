@@ -89,13 +89,13 @@ func (r *OAuthResourceReconciler) reconcile(ctx context.Context, res *v1alpha1.O
 }
 
 // audienceHolder names what keeps res from holding aud: an OAuthClient of
-// another namespace whose client_id it is (a client's own tokens carry its
+// another namespace that holds it as its client_id (a client's own tokens carry its
 // client_id as aud, so a resource elsewhere holding it could grant tokens
 // that pass for that client's), or an OAuthResource that may hold it and
 // takes precedence. It returns "" when res may hold aud.
 func (r *OAuthResourceReconciler) audienceHolder(ctx context.Context, res *v1alpha1.OAuthResource, aud string) (string, error) {
 	var clients v1alpha1.OAuthClientList
-	if err := r.List(ctx, &clients, client.MatchingFields{contract.IndexWantedClientID: aud}); err != nil {
+	if err := r.List(ctx, &clients, client.MatchingFields{contract.IndexClientID: aud}); err != nil {
 		return "", fmt.Errorf("list clients with the audience as client_id: %w", err)
 	}
 	// blocked reports whether a client of another namespace than ns has
