@@ -80,7 +80,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	png := runFor(t, ctx, chromedp.FullScreenshot(100))
 	dir := os.Getenv("TEST_ARTIFACTS_DIR")
 	if dir == "" {
-		dir = filepath.Join("..", "test-artifacts")
+		dir = filepath.Join("..", "..", "test-artifacts")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
