@@ -1,0 +1,6 @@
+//go:build race
+
+package tenancy_test
+
+// raceEnabled: the race detector slows hashing down some twentyfold.
+const raceEnabled = true
