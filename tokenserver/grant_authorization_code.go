@@ -3,6 +3,7 @@ package tokenserver
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"time"
 
@@ -83,8 +84,30 @@ func (g authorizationCodeGrant) checkCode(ctx context.Context, req *tokenRequest
 		return nil, err
 	}
 	scopes := slices.DeleteFunc(slices.Clone(rec.Scopes), func(sc string) bool { return !slices.Contains(c.Spec.Scopes, sc) })
-	req.audience, req.scopes, err = g.s.narrowTarget(ctx, c, req.audience, scopes)
+	auds, err := codeAudience(rec, req)
+	if err != nil {
+		return nil, err
+	}
+	req.audience, req.scopes, err = g.s.narrowTarget(ctx, c, auds, scopes)
 	return u, err
+}
+
+// codeAudience is the audience of a code's tokens: what the user consented
+// to, or the part of it the request names (RFC 8707); never another.
+// Codes of earlier releases recorded none and keep the request's.
+func codeAudience(rec *store.AuthCode, req *tokenRequest) ([]string, error) {
+	if len(rec.Audience) == 0 {
+		return req.audience, nil
+	}
+	if len(req.in.audience) == 0 {
+		return rec.Audience, nil
+	}
+	for _, a := range req.in.audience {
+		if !slices.Contains(rec.Audience, a) {
+			return nil, oauth.NewError(http.StatusBadRequest, oauth.ErrInvalidTarget, "audience "+oauth.QuoteShort(a)+" was not part of the authorization")
+		}
+	}
+	return req.in.audience, nil
 }
 
 // revokeIssued revokes the refresh family and access token a code issued.

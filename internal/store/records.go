@@ -51,14 +51,17 @@ type AuthCode struct {
 	UserUID   types.UID `json:"userUID"`
 	// RedirectURI is where the code was sent; RedirectURIGiven tells whether
 	// the request named it, which makes it required at the exchange.
-	RedirectURI      string    `json:"redirectURI"`
-	RedirectURIGiven bool      `json:"redirectURIGiven"`
-	Scopes           []string  `json:"scopes"`
-	Nonce            string    `json:"nonce,omitempty"`
-	Challenge        string    `json:"challenge,omitempty"`
-	ChallengeMethod  string    `json:"challengeMethod,omitempty"`
-	AuthTime         time.Time `json:"authTime"`
-	ExpiresAt        time.Time `json:"expiresAt"`
+	RedirectURI      string   `json:"redirectURI"`
+	RedirectURIGiven bool     `json:"redirectURIGiven"`
+	Scopes           []string `json:"scopes"`
+	// Audience is what the user was shown and agreed to (empty in codes of
+	// earlier releases); the tokens of the code never carry more.
+	Audience        []string  `json:"audience,omitempty"`
+	Nonce           string    `json:"nonce,omitempty"`
+	Challenge       string    `json:"challenge,omitempty"`
+	ChallengeMethod string    `json:"challengeMethod,omitempty"`
+	AuthTime        time.Time `json:"authTime"`
+	ExpiresAt       time.Time `json:"expiresAt"`
 	// Set when redeemed.
 	RedeemedAt      time.Time `json:"redeemedAt,omitzero"`
 	FamilyID        string    `json:"familyID,omitempty"`

@@ -209,9 +209,15 @@ func (s *Browser) complete(w http.ResponseWriter, r *http.Request, ar *authorize
 
 func (s *Browser) issueCode(ctx context.Context, ar *authorizeRequest, user *store.User, authTime time.Time) (url.Values, error) {
 	c := ar.client.Object
+	// The code is bound to what consent showed: its tokens never carry
+	// another audience or scope.
+	auds, scopes, err := s.core.Target(ctx, ar.client, ar.scopes)
+	if err != nil {
+		return nil, err
+	}
 	rec := &store.AuthCode{
 		ClientUID: c.UID, UserUID: user.Object.UID, RedirectURI: ar.redirectURI, RedirectURIGiven: ar.given,
-		Scopes: ar.scopes, Nonce: ar.nonce, Challenge: ar.challenge, ChallengeMethod: ar.method,
+		Scopes: scopes, Audience: auds, Nonce: ar.nonce, Challenge: ar.challenge, ChallengeMethod: ar.method,
 		AuthTime: authTime.UTC(), ExpiresAt: s.opts.Clock.Now().Add(CodeTTL).UTC(),
 	}
 	code, err := s.core.IssueCode(ctx, ar.client, user, rec)

@@ -330,3 +330,43 @@ func TestConsentFormExpires(t *testing.T) {
 		t.Fatalf("expired consent form: %d %v", p.status, p.location)
 	}
 }
+
+// A code is bound to what the consent page showed: redeeming it with
+// resource= another audience the client could be granted is invalid_target,
+// and the default token carries only the consented audience.
+func TestConsentBindsCodeAudience(t *testing.T) {
+	f := newFixture(t)
+	shown := "https://orders." + f.NS + ".example"
+	other := "https://ledger." + f.NS + ".example"
+	f.Resource("orders", v1alpha1.OAuthResourceSpec{Audience: shown, Scopes: []string{"orders.read"}})
+	f.Resource("ledger", v1alpha1.OAuthResourceSpec{Audience: other, Scopes: []string{"ledger.read"}})
+	id, _ := f.Client("shop", v1alpha1.OAuthClientSpec{Public: true,
+		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantAuthorizationCode}, Audiences: []string{shown},
+		Scopes: []string{"orders.read", "ledger.read"}, RedirectURIs: []string{"https://shop.example/cb"}})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
+	b := newBrowser(t)
+	redeem := func(extra ...string) response {
+		verifier := oauth2.GenerateVerifier()
+		u := authorizeURL(issuer, id, "scope", "orders.read", "code_challenge", oauth2.S256ChallengeFromVerifier(verifier))
+		p := b.get(u)
+		if isConsentPage(p) || p.status == http.StatusOK {
+			if !isConsentPage(p) {
+				p = b.login(issuer, u, "alice", pw)
+			}
+			p = b.decide(issuer, p, "allow")
+		}
+		code := wantRedirect(t, p, "shop.example", "").Get("code")
+		v := url.Values{"grant_type": {"authorization_code"}, "client_id": {id}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {"https://shop.example/cb"}}
+		return postTokenForm(t, maps(v, extra...))
+	}
+	if r := redeem("resource", other); r.status != http.StatusBadRequest || r.body["error"] != "invalid_target" {
+		t.Fatalf("a code redeemed for an audience the user was not shown: %d %v", r.status, r.body)
+	}
+	r := redeem()
+	if r.status != http.StatusOK {
+		t.Fatalf("redeem: %d %v", r.status, r.body)
+	}
+	if aud := jwtClaims(t, r.body["access_token"].(string))["aud"]; aud != shown {
+		t.Fatalf("aud %v, want only %s", aud, shown)
+	}
+}

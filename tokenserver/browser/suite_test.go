@@ -2,6 +2,7 @@ package browser_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -89,4 +90,42 @@ func decodeJSON(t testing.TB, req *http.Request) map[string]any {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	return body
+}
+
+// response is a token endpoint answer.
+type response struct {
+	status int
+	body   map[string]any
+}
+
+// postTokenForm sends a form to the token endpoint.
+func postTokenForm(t testing.TB, v url.Values) response {
+	t.Helper()
+	resp, err := http.PostForm(issuer+"/oauth/token", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := response{status: resp.StatusCode}
+	_ = json.NewDecoder(resp.Body).Decode(&r.body)
+	return r
+}
+
+// jwtClaims reads a JWT's claims without verifying it (the tests that call
+// it check what the server issued, not whether it signed it).
+func jwtClaims(t testing.TB, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a compact JWS: %q", tok)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
 }
