@@ -34,6 +34,9 @@ type OAuthUserReconciler struct {
 	Scheme    *runtime.Scheme
 	Recorder  events.EventRecorder
 	Endpoints credentials.Endpoints
+	// Namespace is the operator's, where the token server keeps refresh
+	// families (labelled with the user's namespace and UID).
+	Namespace string
 }
 
 // +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthusers,verbs=get;list;watch
@@ -273,22 +276,30 @@ func (r *OAuthUserReconciler) usersMatching(ctx context.Context, ns, field, valu
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=delete
 
-// revokeFamilies deletes the refresh-token families issued to u.
+// revokeFamilies deletes the refresh-token families issued to u: those in
+// the operator namespace labelled with u's namespace and UID, and any the
+// previous release kept in u's namespace (owned by u) not moved yet, which
+// the migration would otherwise bring back.
 func (r *OAuthUserReconciler) revokeFamilies(ctx context.Context, u *v1alpha1.OAuthUser) error {
-	var list corev1.SecretList
-	if err := r.List(ctx, &list, client.InNamespace(u.Namespace), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily}); err != nil {
+	var list, legacy corev1.SecretList
+	if err := r.List(ctx, &list, client.InNamespace(r.Namespace), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily,
+		contract.LabelRecordNamespace: u.Namespace, contract.LabelRecordUserUID: string(u.UID)}); err != nil {
 		return fmt.Errorf("list refresh families: %w", err)
+	}
+	if err := r.List(ctx, &legacy, client.InNamespace(u.Namespace), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily}); err != nil {
+		return fmt.Errorf("list refresh families of the previous release: %w", err)
+	}
+	for _, s := range legacy.Items {
+		for _, ref := range s.OwnerReferences {
+			if ref.UID == u.UID {
+				list.Items = append(list.Items, s)
+				break
+			}
+		}
 	}
 	n := 0
 	for i := range list.Items {
 		s := &list.Items[i]
-		owned := false
-		for _, ref := range s.OwnerReferences {
-			owned = owned || ref.UID == u.UID
-		}
-		if !owned {
-			continue
-		}
 		if err := r.Delete(ctx, s, client.Preconditions{UID: &s.UID}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("revoke refresh family %s: %w", s.Name, err)
 		}

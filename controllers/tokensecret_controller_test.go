@@ -21,6 +21,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
 )
 
 // tokensReady waits for the TokensReady condition with the given status and
@@ -140,6 +141,12 @@ func TestClientTokenSecret(t *testing.T) {
 	eventually(t, eventReasons(ns, c.Name)).Should(gomega.ContainElement("TokensCleared"))
 }
 
+// familyKey is where the token server keeps family id of namespace ns: in
+// the operator namespace.
+func familyKey(ns, id string) types.NamespacedName {
+	return types.NamespacedName{Namespace: operatorNamespace, Name: kubestore.RecordName(kubestore.FamilySecretPrefix, ns, id)}
+}
+
 // familyCurrent reports whether a refresh token is the current token of its
 // family, by the digest the family record keeps.
 func familyCurrent(t *testing.T, ns, rt string) bool {
@@ -150,7 +157,7 @@ func familyCurrent(t *testing.T, ns, rt string) bool {
 	}
 	id, secret, _ := strings.Cut(rest, "_")
 	var s corev1.Secret
-	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "twrf-" + id}, &s); err != nil {
+	if err := env.Client.Get(context.Background(), familyKey(ns, id), &s); err != nil {
 		return false
 	}
 	var f struct {
@@ -211,7 +218,8 @@ func TestUserTokenSecret(t *testing.T) {
 	// A revoked family is re-established with a new one, and an Event says so.
 	cur := string(getSecret(t, ns, "robot-token").Data["refresh_token"])
 	famID := strings.Split(cur, "_")[1]
-	g.Expect(env.Client.Delete(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "twrf-" + famID}})).To(gomega.Succeed())
+	key := familyKey(ns, famID)
+	g.Expect(env.Client.Delete(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}})).To(gomega.Succeed())
 	renewNow(t, c, "robot-token")
 	eventually(t, func() string {
 		return strings.Split(string(getSecret(t, ns, "robot-token").Data["refresh_token"])+"_x", "_")[1]

@@ -218,6 +218,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	}
 	if err := (&controllers.OAuthUserReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: recorder, Endpoints: endpoints,
+		Namespace: o.Namespace,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("oauthuser controller: %w", err)
 	}
