@@ -2,12 +2,14 @@ package tenancy_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 
 	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,18 +42,33 @@ func attackerClient(t *testing.T, w *world, ns, name, clientID string) *v1alpha1
 	return c
 }
 
-// neverReady checks that c stays not Ready with reason and never gets the
-// id or a Secret.
-func neverReady(t *testing.T, c *v1alpha1.OAuthClient, reason string) {
+// squat is an attacker's OAuthClient and the reason it must stay not Ready.
+type squat struct {
+	c      *v1alpha1.OAuthClient
+	reason string
+}
+
+// neverReady checks that each squatter is not Ready with its reason, and
+// stays so, holding no client_id and no Secret.
+func neverReady(t *testing.T, squatters ...squat) {
 	t.Helper()
-	waitCondition(t, c, v1alpha1.ConditionReady, metav1.ConditionFalse, reason)
-	consistently(t, func() string {
-		var got v1alpha1.OAuthClient
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(c), &got); err != nil {
-			return err.Error()
+	for _, s := range squatters {
+		waitCondition(t, s.c, v1alpha1.ConditionReady, metav1.ConditionFalse, s.reason)
+	}
+	consistently(t, func() []string {
+		var held []string
+		for _, s := range squatters {
+			var got v1alpha1.OAuthClient
+			if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(s.c), &got); err != nil {
+				return []string{err.Error()}
+			}
+			ready := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
+			if got.Status.ClientID != "" || got.Status.SecretName != "" || ready == nil || ready.Status != metav1.ConditionFalse {
+				held = append(held, fmt.Sprintf("%s/%s: id %q, Secret %q, Ready %v", got.Namespace, got.Name, got.Status.ClientID, got.Status.SecretName, ready))
+			}
 		}
-		return got.Status.ClientID + "/" + got.Status.SecretName
-	}).Should(gomega.Equal("/"), "%s/%s holds no client_id and no Secret", c.Namespace, c.Name)
+		return held
+	}).Should(gomega.BeEmpty(), "squatters hold no client_id and no Secret")
 }
 
 // Attack 2: a client_id equal to a user's UID (the sub of the user's tokens).
@@ -70,7 +87,7 @@ func TestAttackClientIDEqualToUserUID(t *testing.T) {
 		t.Fatalf("user sub %v, want the user's UID %s", userClaims["sub"], uid)
 	}
 
-	neverReady(t, attackerClient(t, w, w.evil, "as-alice", uid), "ClientIDNotAllowed")
+	neverReady(t, squat{attackerClient(t, w, w.evil, "as-alice", uid), "ClientIDNotAllowed"})
 
 	legacy := legacyNamespace(t, w, "evil-legacy-")
 	id, secret := newClient(t, w.attacker, legacy, "as-alice", v1alpha1.OAuthClientSpec{ClientID: uid})
@@ -98,17 +115,12 @@ func TestAttackClientIDWaitsForGitOpsReplace(t *testing.T) {
 
 	newClient(t, env.Client, w.teamB, "payments", v1alpha1.OAuthClientSpec{})
 	newClient(t, env.Client, legacyVictim, "payments", v1alpha1.OAuthClientSpec{ClientID: legacyID})
-	squatters := []struct {
-		c      *v1alpha1.OAuthClient
-		reason string
-	}{
+	squatters := []squat{
 		{attackerClient(t, w, w.evil, "squat-default", defaultID), "ClientIDNotAllowed"},
 		{attackerClient(t, w, legacyEvil, "squat-default", defaultID), "ClientIDNotAllowed"},
 		{attackerClient(t, w, legacyEvil, "squat-legacy", legacyID), "ClientIDConflict"},
 	}
-	for _, s := range squatters {
-		waitCondition(t, s.c, v1alpha1.ConditionReady, metav1.ConditionFalse, s.reason)
-	}
+	neverReady(t, squatters...)
 
 	// The GitOps replace: delete, wait until gone, apply again.
 	for _, v := range []struct{ ns, id string }{{w.teamB, ""}, {legacyVictim, legacyID}} {
@@ -124,14 +136,10 @@ func TestAttackClientIDWaitsForGitOpsReplace(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The squatters wait through the gap, however long the apply takes.
-		for _, s := range squatters {
-			neverReady(t, s.c, s.reason)
-		}
+		neverReady(t, squatters...)
 		newClient(t, env.Client, v.ns, "payments", v1alpha1.OAuthClientSpec{ClientID: v.id})
 	}
-	for _, s := range squatters {
-		neverReady(t, s.c, s.reason)
-	}
+	neverReady(t, squatters...)
 }
 
 // waitGone waits until obj no longer exists.
