@@ -111,6 +111,20 @@ type OAuthClientSpec struct {
 	// +optional
 	RedirectURIs []string `json:"redirectURIs,omitempty"`
 
+	// PostLogoutRedirectURIs are where the logout endpoint may send the
+	// browser after signing the user out (OpenID Connect RP-Initiated Logout
+	// 1.0 §3), compared by exact string match, and only for a logout request
+	// whose id_token_hint was issued to this client. Same rules as
+	// redirectURIs.
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:XValidation:rule="isURL(self) && ((url(self).getScheme() == 'https' && url(self).getHostname() != '') || (url(self).getScheme() == 'http' && url(self).getHostname() in ['127.0.0.1', '::1', 'localhost']))",message="post-logout redirect URIs must be https, or http on a loopback address (exactly 127.0.0.1, [::1] or localhost)"
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^https?://[^@/?#]*([/?#]|$)')",message="post-logout redirect URIs must start with https:// or http:// in lower case and must not contain userinfo (user@) before the host"
+	// +kubebuilder:validation:items:XValidation:rule="!self.contains('#')",message="post-logout redirect URIs must not contain a fragment"
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +optional
+	PostLogoutRedirectURIs []string `json:"postLogoutRedirectURIs,omitempty"`
+
 	// AccessTokenTTL is the lifetime of access tokens. Default 1h, at least 1m.
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="accessTokenTTL must be between 1m and 24h"

@@ -126,6 +126,12 @@ type OAuthUserStatus struct {
 	// Disabled mirrors spec.disabled once it took effect.
 	// +optional
 	Disabled bool `json:"disabled,omitempty"`
+	// PasswordGeneration counts the changes of the password (a new hash, a
+	// new value in the referenced Secret, a regenerated password) seen by
+	// the operator. A browser session records it at sign-in and ends when it
+	// differs; refresh-token families are revoked at each change.
+	// +optional
+	PasswordGeneration int64 `json:"passwordGeneration,omitempty"`
 	// ObservedGeneration is the generation last reconciled successfully.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`

@@ -142,6 +142,11 @@ func (in *OAuthClientSpec) DeepCopyInto(out *OAuthClientSpec) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.PostLogoutRedirectURIs != nil {
+		in, out := &in.PostLogoutRedirectURIs, &out.PostLogoutRedirectURIs
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.AccessTokenTTL != nil {
 		in, out := &in.AccessTokenTTL, &out.AccessTokenTTL
 		*out = new(v1.Duration)
