@@ -2,8 +2,6 @@ package browser
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -120,8 +118,8 @@ func (s *Browser) serveLogin(w http.ResponseWriter, r *http.Request) {
 		s.authorizeFailed(w, r, nil, err)
 		return
 	}
-	cookie, _ := r.Cookie(s.cookieName(csrfCookie))
-	if cookie == nil || !checkCSRF(key, cookie.Value, carried.Encode(), form.Get("csrf_token"), now) {
+	nonce := s.cookieNonce(r, key, csrfCookie, now)
+	if crossSiteForm(r) || !checkFormToken(key, loginPurpose, nonce, carried.Encode(), form.Get("csrf_token"), now) {
 		s.errorPage(w, http.StatusForbidden, "This sign-in form has expired or was not sent from this browser. Go back to the application and sign in again.")
 		return
 	}
@@ -164,28 +162,21 @@ func loginMessage(e *oauth.Error) string {
 	return strings.ToUpper(d[:1]) + d[1:] + "."
 }
 
-// loginPage renders the form with a CSRF token bound to this browser's CSRF
-// cookie (kept when present, so two open tabs both work) and to the request.
+// loginPage renders the form with a CSRF token bound to this browser's
+// login nonce (issueFormNonce: kept while authentic, so two open tabs both
+// work) and to the request.
 func (s *Browser) loginPage(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, username, message string) {
 	key, err := s.core.SessionKey()
 	if err != nil {
 		s.authorizeFailed(w, r, nil, err)
 		return
 	}
-	var nonce string
-	if c, err := r.Cookie(s.cookieName(csrfCookie)); err == nil && len(c.Value) == 43 {
-		nonce = c.Value
-	} else {
-		b := make([]byte, 32)
-		_, _ = rand.Read(b)
-		nonce = base64.RawURLEncoding.EncodeToString(b)
-	}
 	now := s.opts.Clock.Now()
-	s.setCookie(w, csrfCookie, nonce, loginFormTTL)
+	nonce := s.issueFormNonce(w, r, key, csrfCookie, loginFormTTL, now)
 	if username == "" {
 		username = ar.loginHint
 	}
-	d := loginData{ClientName: clientName(ar.client), Username: username, Error: message, CSRF: csrfToken(key, nonce, ar.carried.Encode(), now.Add(loginFormTTL))}
+	d := loginData{ClientName: clientName(ar.client), Username: username, Error: message, CSRF: formToken(key, loginPurpose, nonce, ar.carried.Encode(), now.Add(loginFormTTL))}
 	d.Hidden = hiddenFields(ar.carried)
 	s.renderPage(w, http.StatusOK, loginTemplate, d, redirectOrigin(ar.redirectURI))
 }

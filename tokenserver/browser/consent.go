@@ -2,8 +2,6 @@ package browser
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -111,20 +109,18 @@ func (s *Browser) firstParty(ctx context.Context, c *v1alpha1.OAuthClient) (bool
 	return false, nil
 }
 
-// consentPage renders the consent form with a token bound to a fresh nonce
-// in this browser's consent cookie, to the signed-in user, to the request
-// and to what the page shows.
+// consentPage renders the consent form with a token bound to this browser's
+// consent nonce (issueFormNonce), to the signed-in user, to the request and
+// to what the page shows.
 func (s *Browser) consentPage(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, user *store.User, ask *consentAsk) {
 	key, err := s.core.SessionKey()
 	if err != nil {
 		s.authorizeFailed(w, r, nil, err)
 		return
 	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	nonce := base64.RawURLEncoding.EncodeToString(b)
-	s.setCookie(w, consentCookie, nonce, consentFormTTL)
-	expires := s.opts.Clock.Now().Add(consentFormTTL)
+	now := s.opts.Clock.Now()
+	nonce := s.issueFormNonce(w, r, key, consentCookie, consentFormTTL, now)
+	expires := now.Add(consentFormTTL)
 	c := ar.client.Object
 	d := consentData{
 		ClientName: clientName(ar.client), Namespace: c.Namespace, User: userName(user),
@@ -196,8 +192,8 @@ func (s *Browser) checkConsentForm(w http.ResponseWriter, r *http.Request, form 
 		s.authorizeFailed(w, r, f.ar, err)
 		return nil, false
 	}
-	cookie, _ := r.Cookie(s.cookieName(consentCookie))
-	if f.user == nil || cookie == nil || !checkConsentToken(key, cookie.Value, f.user.Object.UID, carried.Encode(), f.ask, form.Get("csrf_token"), now) {
+	nonce := s.cookieNonce(r, key, consentCookie, now)
+	if f.user == nil || crossSiteForm(r) || !checkConsentToken(key, nonce, f.user.Object.UID, carried.Encode(), f.ask, form.Get("csrf_token"), now) {
 		s.errorPage(w, http.StatusForbidden, "This consent form has expired or was not sent from this browser. Go back to the application and sign in again.")
 		return nil, false
 	}

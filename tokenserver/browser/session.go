@@ -2,6 +2,7 @@ package browser
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -79,6 +80,8 @@ func (s *Browser) clearCookie(w http.ResponseWriter, base string) {
 const (
 	sessionCookie = "tw_session"
 	csrfCookie    = "tw_login"
+	// loginPurpose is the MAC purpose of login form tokens.
+	loginPurpose = "csrf"
 )
 
 // writeSession sets the session cookie for a user who just signed in.
@@ -127,19 +130,80 @@ func (s *Browser) readSession(r *http.Request, now time.Time) *session {
 	return &sess
 }
 
-// csrfToken binds a login form to the browser's CSRF cookie and to the
-// authorize request the form carries, until expires: a form cannot be
-// submitted from another browser (login CSRF), nor with its hidden fields
-// changed.
-func csrfToken(key []byte, cookie, request string, expires time.Time) string {
-	exp := strconv.FormatInt(expires.Unix(), 10)
-	return exp + "." + base64.RawURLEncoding.EncodeToString(mac(key, "csrf", cookie, request, exp))
+// Every form (login, consent, logout) is bound to a nonce the server issued
+// to this browser in a cookie. The cookie holds the nonce, an expiry and a
+// MAC of both under the session key, so a value the browser was handed by
+// someone else is never a nonce: with an http issuer the cookies have no
+// __Host- prefix, and a same-site host can plant one (login CSRF). An
+// authentic nonce is kept while it lasts, so two open tabs both work. A
+// nonce the attacker obtained from the server for their own browser and
+// planted is refused by the fetch metadata check (crossSiteForm).
+
+// formNonceMAC is the MAC of a form cookie of base holding nonce until exp.
+func formNonceMAC(key []byte, base, nonce, exp string) []byte {
+	return mac(key, "form-nonce", base, nonce, exp)
 }
 
-// checkCSRF verifies a submitted token against the cookie and the request.
-func checkCSRF(key []byte, cookie, request, token string, now time.Time) bool {
+// cookieNonce returns the nonce of the browser's base cookie when the server
+// issued it and it has not expired, "" otherwise.
+func (s *Browser) cookieNonce(r *http.Request, key []byte, base string, now time.Time) string {
+	c, err := r.Cookie(s.cookieName(base))
+	if err != nil {
+		return ""
+	}
+	parts := strings.Split(c.Value, ".")
+	if len(parts) != 3 || parts[0] == "" {
+		return ""
+	}
+	t, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || now.Unix() >= t {
+		return ""
+	}
+	got, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil || !hmac.Equal(got, formNonceMAC(key, base, parts[0], parts[1])) {
+		return ""
+	}
+	return parts[0]
+}
+
+// issueFormNonce returns the nonce of a form shown now: the browser's own
+// while it is authentic, a fresh one otherwise. The cookie is set again for
+// ttl either way, so the form can be submitted for that long.
+func (s *Browser) issueFormNonce(w http.ResponseWriter, r *http.Request, key []byte, base string, ttl time.Duration, now time.Time) string {
+	nonce := s.cookieNonce(r, key, base, now)
+	if nonce == "" {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		nonce = base64.RawURLEncoding.EncodeToString(b)
+	}
+	exp := strconv.FormatInt(now.Add(ttl).Unix(), 10)
+	s.setCookie(w, base, nonce+"."+exp+"."+base64.RawURLEncoding.EncodeToString(formNonceMAC(key, base, nonce, exp)), ttl)
+	return nonce
+}
+
+// crossSiteForm reports a form submission the browser says came from
+// another site or a sibling host (Fetch Metadata, Sec-Fetch-Site): every
+// form of these pages is submitted from the page itself, same-origin. A
+// nonce cookie someone obtained for their own browser and planted in the
+// victim's is refused by this, as browsers send the header on every request.
+func crossSiteForm(r *http.Request) bool {
+	site := r.Header.Get("Sec-Fetch-Site")
+	return site == "cross-site" || site == "same-site"
+}
+
+// formToken binds a form of purpose to the browser's form nonce and to the
+// request the form carries, until expires: a form cannot be submitted from
+// another browser (CSRF), nor with its hidden fields changed.
+func formToken(key []byte, purpose, nonce, request string, expires time.Time) string {
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	return exp + "." + base64.RawURLEncoding.EncodeToString(mac(key, purpose, nonce, request, exp))
+}
+
+// checkFormToken verifies a submitted token against the nonce and the
+// request.
+func checkFormToken(key []byte, purpose, nonce, request, token string, now time.Time) bool {
 	exp, sig, ok := strings.Cut(token, ".")
-	if !ok || cookie == "" {
+	if !ok || nonce == "" {
 		return false
 	}
 	t, err := strconv.ParseInt(exp, 10, 64)
@@ -147,24 +211,24 @@ func checkCSRF(key []byte, cookie, request, token string, now time.Time) bool {
 		return false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
-	return err == nil && hmac.Equal(got, mac(key, "csrf", cookie, request, exp))
+	return err == nil && hmac.Equal(got, mac(key, purpose, nonce, request, exp))
 }
 
-// consentToken binds a consent form to the browser's consent cookie, the
+// consentToken binds a consent form to the browser's consent nonce, the
 // signed-in user, the authorize request and what the page showed, until
 // expires: a form cannot be submitted from another browser, for another
 // user, with its hidden fields changed, nor once the tokens would carry more
 // than the user saw. Its purpose differs from the login form's, so neither
 // token verifies as the other.
-func consentToken(key []byte, cookie string, user types.UID, request string, ask *consentAsk, expires time.Time) string {
+func consentToken(key []byte, nonce string, user types.UID, request string, ask *consentAsk, expires time.Time) string {
 	exp := strconv.FormatInt(expires.Unix(), 10)
-	return exp + "." + base64.RawURLEncoding.EncodeToString(consentMAC(key, cookie, user, request, ask, exp))
+	return exp + "." + base64.RawURLEncoding.EncodeToString(consentMAC(key, nonce, user, request, ask, exp))
 }
 
 // checkConsentToken verifies a submitted consent token.
-func checkConsentToken(key []byte, cookie string, user types.UID, request string, ask *consentAsk, token string, now time.Time) bool {
+func checkConsentToken(key []byte, nonce string, user types.UID, request string, ask *consentAsk, token string, now time.Time) bool {
 	exp, sig, ok := strings.Cut(token, ".")
-	if !ok || cookie == "" || ask == nil {
+	if !ok || nonce == "" || ask == nil {
 		return false
 	}
 	t, err := strconv.ParseInt(exp, 10, 64)
@@ -172,9 +236,9 @@ func checkConsentToken(key []byte, cookie string, user types.UID, request string
 		return false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
-	return err == nil && hmac.Equal(got, consentMAC(key, cookie, user, request, ask, exp))
+	return err == nil && hmac.Equal(got, consentMAC(key, nonce, user, request, ask, exp))
 }
 
-func consentMAC(key []byte, cookie string, user types.UID, request string, ask *consentAsk, exp string) []byte {
-	return mac(key, "consent", cookie, string(user), request, strings.Join(ask.audiences, " "), strings.Join(ask.scopes, " "), exp)
+func consentMAC(key []byte, nonce string, user types.UID, request string, ask *consentAsk, exp string) []byte {
+	return mac(key, "consent", nonce, string(user), request, strings.Join(ask.audiences, " "), strings.Join(ask.scopes, " "), exp)
 }
