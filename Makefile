@@ -5,6 +5,8 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GO_BUILD_FLAGS ?= -trimpath -ldflags "-s -w"
 TEST_FLAGS ?= -race -count=1 -timeout 40m
+TEST_FUZZTIME ?= 8s
+FUZZTIME ?= 2m
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 export GOTOOLCHAIN := local
@@ -49,8 +51,13 @@ setup-chromium: ## Install Debian's Chromium for the browser tests when it is mi
 	@bash hack/setup-chromium.sh
 
 .PHONY: test
-test: verify-generated vet setup-envtest setup-chromium ## Run all tests against a real kube-apiserver (envtest) and a headless Chromium.
+test: verify-generated vet setup-envtest setup-chromium ## Run all tests against a real kube-apiserver (envtest) and a headless Chromium, then each fuzz target for TEST_FUZZTIME.
 	KUBEBUILDER_ASSETS="$$(bash hack/setup-envtest.sh)" go test $(TEST_FLAGS) ./...
+	FUZZTIME=$(TEST_FUZZTIME) bash hack/fuzz.sh
+
+.PHONY: fuzz
+fuzz: ## Run every Go fuzz target for FUZZTIME each (default 2m); make test runs them for TEST_FUZZTIME (8s).
+	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
 
 .PHONY: bench
 bench: ## The operator on the embedded control plane, driven by the load generator (BENCH_DURATION, BENCH_CONCURRENCY).
