@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/tokens"
 	"github.com/tokenwarden/tokenwarden/tokenserver/browser"
 )
 
@@ -109,4 +110,24 @@ func (s *Server) SessionKey() ([]byte, error) {
 // so the consent page shows what the tokens will hold.
 func (s *Server) Target(ctx context.Context, c *store.Client, scopes []string) (audiences, granted []string, err error) {
 	return s.newTarget(ctx, c.Object, nil, scopes, false)
+}
+
+// errBadHint is every refusal of an id_token_hint: which check failed is
+// not the caller's business.
+var errBadHint = errors.New("id_token_hint was not issued by this server")
+
+// VerifyIDTokenHint verifies a logout request's id_token_hint
+// (browser.Core): our issuer, our keys, the id_token type, one audience;
+// an expired one is accepted (OpenID Connect RP-Initiated Logout 1.0 §2).
+func (s *Server) VerifyIDTokenHint(hint string) (*browser.IDTokenHint, error) {
+	set := s.keys.Current()
+	if set == nil || hint == "" || len(hint) > 8192 {
+		return nil, errBadHint
+	}
+	c, err := tokens.Verify(hint, set, tokens.VerifyOptions{Issuer: s.opts.Issuer, Type: tokens.TypeIDToken, AllowExpired: true, Now: s.opts.Clock.Now})
+	if err != nil || len(c.Audience) != 1 || c.Subject == "" {
+		return nil, errBadHint
+	}
+	ns, _ := c.Raw[tokens.ClaimNamespace].(string)
+	return &browser.IDTokenHint{ClientID: c.Audience[0], Namespace: ns, Subject: typesUID(c.Subject)}, nil
 }

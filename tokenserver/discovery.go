@@ -30,6 +30,7 @@ func newDiscovery(o Options) discovery {
 		"introspection_endpoint": base + "/oauth/introspect",
 		"revocation_endpoint":    base + "/oauth/revoke",
 		"userinfo_endpoint":      base + "/userinfo",
+		"end_session_endpoint":   base + "/oauth/logout", // RP-Initiated Logout 1.0 §2.1
 		"grant_types_supported":  []string{"authorization_code", "implicit", "client_credentials", "password", "refresh_token"},
 		// The implicit types are for clients that opt in (RFC 9700 §2.1.2).
 		"response_types_supported":                       []string{"code", "token", "id_token", "id_token token"},

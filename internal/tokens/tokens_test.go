@@ -591,6 +591,28 @@ func TestVerifyLeeway(t *testing.T) {
 	}
 }
 
+// TestVerifyAllowExpired: an expired token verifies with AllowExpired (a
+// logout request's id_token_hint); every other check still holds.
+func TestVerifyAllowExpired(t *testing.T) {
+	f := getFixture(t)
+	c := accessClaims()
+	c.IssuedAt = fixedNow.Add(-48 * time.Hour)
+	o := accessOpts()
+	o.AllowExpired = true
+	if _, err := Verify(mintAccess(t, f, keys.ES256, c), f.set, o); err != nil {
+		t.Errorf("expired token with AllowExpired: %v", err)
+	}
+	c.IssuedAt = fixedNow.Add(time.Hour)
+	if _, err := Verify(mintAccess(t, f, keys.ES256, c), f.set, o); err == nil {
+		t.Error("a token issued in the future verified with AllowExpired")
+	}
+	o.Issuer = "https://other.example"
+	c.IssuedAt = fixedNow.Add(-48 * time.Hour)
+	if _, err := Verify(mintAccess(t, f, keys.ES256, c), f.set, o); err == nil {
+		t.Error("another issuer's token verified with AllowExpired")
+	}
+}
+
 // Verify: rejections.
 
 type rejectCase struct {

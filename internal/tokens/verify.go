@@ -33,6 +33,10 @@ type VerifyOptions struct {
 	Type string
 	// Leeway for exp, nbf and iat. Default 30 s.
 	Leeway time.Duration
+	// AllowExpired accepts a token past its exp (which must still be
+	// present): an id_token_hint of a logout request may have expired
+	// (OpenID Connect RP-Initiated Logout 1.0 §2).
+	AllowExpired bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -149,13 +153,16 @@ func checkClaims(c *Claims, o VerifyOptions) error {
 		Issuer: c.Issuer, Audience: jwt.Audience(c.Audience),
 		Expiry: numericDate(c.Expiry), NotBefore: numericDate(c.NotBefore), IssuedAt: numericDate(c.IssuedAt),
 	}
+	if o.AllowExpired {
+		jc.Expiry = nil
+	}
 	if err := jc.ValidateWithLeeway(want, leeway); err != nil {
 		return invalid("%s", claimReason(err))
 	}
 	switch {
 	case c.Expiry == nil:
 		return invalid("no expiry")
-	case !now.Before(jc.Expiry.Time().Add(leeway)):
+	case !o.AllowExpired && !now.Before(numericDate(c.Expiry).Time().Add(leeway)):
 		return invalid("expired")
 	}
 	return nil

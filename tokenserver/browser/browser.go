@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
 	"github.com/tokenwarden/tokenwarden/internal/store"
@@ -38,6 +39,20 @@ type Core interface {
 	Target(ctx context.Context, c *store.Client, scopes []string) (audiences, granted []string, err error)
 	// SessionKey is the current key of session and CSRF MACs.
 	SessionKey() ([]byte, error)
+	// VerifyIDTokenHint verifies an id_token this server issued (issuer,
+	// keys, id_token type), expired or not, and says whom and to which
+	// client it was issued.
+	VerifyIDTokenHint(hint string) (*IDTokenHint, error)
+}
+
+// IDTokenHint is what a verified id_token_hint of a logout request says
+// (OpenID Connect RP-Initiated Logout 1.0 §2).
+type IDTokenHint struct {
+	// ClientID is the aud: the client the id_token was issued to.
+	ClientID string
+	// Namespace and Subject name the user.
+	Namespace string
+	Subject   types.UID
 }
 
 // ImplicitRequest is an implicit-flow issuance for a signed-in user.
@@ -68,8 +83,8 @@ type Options struct {
 	Log          logr.Logger
 }
 
-// Browser serves the authorization endpoint, the login form and the consent
-// form.
+// Browser serves the authorization endpoint, the login form, the consent
+// form and the logout endpoint.
 type Browser struct {
 	opts     Options
 	dir      store.Directory
@@ -89,4 +104,5 @@ func (s *Browser) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/oauth/authorize", s.serveAuthorize)
 	mux.HandleFunc("/oauth/login", s.serveLogin)
 	mux.HandleFunc("/oauth/consent", s.serveConsent)
+	mux.HandleFunc("/oauth/logout", s.serveLogout)
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
 )
 
-// The login, consent and error pages: server-rendered, no script, styles inline (the
+// The login, consent, sign-out and error pages: server-rendered, no script, styles inline (the
 // CSP allows nothing else), labelled fields in a natural focus order.
 
 type hiddenField struct{ Name, Value string }
@@ -32,6 +32,15 @@ type consentData struct {
 	CSRF       string
 	Hidden     []hiddenField
 }
+
+type logoutData struct {
+	CSRF   string
+	Hidden []hiddenField
+}
+
+// signedOutData: Unfollowed when the request named a return address that
+// is not registered for the client.
+type signedOutData struct{ Unfollowed bool }
 
 // scopeLine is a scope and what it lets the client do.
 type scopeLine struct{ Name, Text string }
@@ -121,6 +130,50 @@ var consentTemplate = template.Must(template.New("consent").Parse(`<!DOCTYPE htm
 <button type="submit" name="decision" value="deny" id="deny" class="secondary">Deny</button>
 </form>
 <footer>Tokenwarden · only allow applications you trust</footer>
+</main>
+</body>
+</html>
+`))
+
+var logoutTemplate = template.Must(template.New("logout").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Sign out?</title>
+<style>` + pageStyle + `</style>
+</head>
+<body>
+<main>
+<h1>Sign out?</h1>
+<p class="sub">You will have to sign in again to use applications through this server.</p>
+<form method="post" action="logout">
+{{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
+{{end}}<input type="hidden" name="csrf_token" value="{{.CSRF}}">
+<button type="submit" id="sign-out">Sign out</button>
+</form>
+<footer>Tokenwarden</footer>
+</main>
+</body>
+</html>
+`))
+
+var signedOutTemplate = template.Must(template.New("signed-out").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Signed out</title>
+<style>` + pageStyle + `</style>
+</head>
+<body>
+<main>
+<h1>You are signed out</h1>
+{{if .Unfollowed}}<p class="error" role="alert">The application asked to return to an address that is not registered for it, so you stay here.</p>
+{{end}}<p class="sub">You can close this window.</p>
+<footer>Tokenwarden</footer>
 </main>
 </body>
 </html>
