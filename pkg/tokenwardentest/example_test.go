@@ -33,6 +33,14 @@ func Example() {
 	defer tw.Stop()
 
 	ns, _ := tw.CreateNamespace(ctx)
+	// The API owns its audience; clients of its namespace may get tokens
+	// for it (others need a grant in spec.grants).
+	if err := tw.CreateResource(ctx, &v1alpha1.OAuthResource{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "invoices-api"},
+		Spec:       v1alpha1.OAuthResourceSpec{Audience: "https://api.example.com", Scopes: []string{"invoices.read"}},
+	}); err != nil {
+		panic(err)
+	}
 	creds, err := tw.CreateClient(ctx, &v1alpha1.OAuthClient{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "billing"},
 		Spec:       v1alpha1.OAuthClientSpec{Scopes: []string{"invoices.read"}, Audiences: []string{"https://api.example.com"}},

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -51,6 +54,24 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer tw.Stop()
+	// The APIs the tests call: their audiences are granted to the clients
+	// of every namespace (each test makes its own).
+	if err := tw.CreateResource(ctx, &v1alpha1.OAuthResource{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "invoices-api"},
+		Spec: v1alpha1.OAuthResourceSpec{Audience: apiAudience, Scopes: []string{"invoices.read", "invoices.write"},
+			Grants: []v1alpha1.ResourceGrant{{NamespaceSelector: &metav1.LabelSelector{}, Scopes: []string{"invoices.read", "invoices.write"}}}},
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := tw.CreateResource(ctx, &v1alpha1.OAuthResource{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "other-api"},
+		Spec: v1alpha1.OAuthResourceSpec{Audience: "https://other.example.com", Scopes: []string{"invoices.read"},
+			Grants: []v1alpha1.ResourceGrant{{NamespaceSelector: &metav1.LabelSelector{}, Scopes: []string{"invoices.read"}}}},
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return m.Run()
 }
 

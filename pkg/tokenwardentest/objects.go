@@ -172,3 +172,25 @@ func (tw *Tokenwarden) RotateClientSecret(ctx context.Context, key types.Namespa
 	}
 	return after, nil
 }
+
+// CreateResource creates r, an API's OAuthResource (its namespace must be
+// set), and waits until it holds its audience and the token server knows it:
+// from then on clients it grants get tokens for the audience.
+func (tw *Tokenwarden) CreateResource(ctx context.Context, r *v1alpha1.OAuthResource) error {
+	if err := tw.Client.Create(ctx, r); err != nil {
+		return fmt.Errorf("create oauthresource %s/%s: %w", r.Namespace, r.Name, err)
+	}
+	key := client.ObjectKeyFromObject(r)
+	if err := tw.waitReady(ctx, key, r, func() []metav1.Condition { return r.Status.Conditions }); err != nil {
+		return err
+	}
+	err := tw.poll(ctx, func(ctx context.Context) (bool, error) {
+		var cached v1alpha1.OAuthResource
+		err := tw.mgr.GetClient().Get(ctx, key, &cached)
+		return err == nil && cached.HoldsAudience(), nil
+	})
+	if err != nil {
+		return fmt.Errorf("oauthresource %s: the token server's cache did not catch up: %w", key, err)
+	}
+	return nil
+}
