@@ -149,17 +149,8 @@ type event struct{ kind, reason, note string }
 func planClientSecret(now time.Time, c *v1alpha1.OAuthClient, existing *corev1.Secret, want *desiredSecret) (secretPlan, error) {
 	var p secretPlan
 	current := secretString(existing, contract.KeyClientSecret)
-	// Only a previous secret Tokenwarden wrote is its to expire and remove;
-	// one an adopted Secret brought along stays its writer's.
 	previousKeys := []string{contract.KeyClientSecretPrevious, contract.KeyClientSecretPreviousExpireAt}
-	sched := secretSchedule{}
-	if ownedKeys(existing, c, previousKeys).Has(contract.KeyClientSecretPrevious) {
-		sched.hasPrevious = secretString(existing, contract.KeyClientSecretPrevious) != ""
-		sched.previousExpiresAt = parseTime(secretString(existing, contract.KeyClientSecretPreviousExpireAt))
-	}
-	if existing != nil {
-		sched.rotatedAt = parseTime(existing.Annotations[contract.AnnotationSecretRotatedAt])
-	}
+	sched := readSecretSchedule(existing, c, previousKeys)
 	switch {
 	case current == "" && c.Status.LastSecretRotationTime != nil:
 		p.events = append(p.events, event{corev1.EventTypeWarning, eventRegenerated,
@@ -210,6 +201,21 @@ func planClientSecret(now time.Time, c *v1alpha1.OAuthClient, existing *corev1.S
 	c.Status.PreviousSecretExpiryTime = timePtr(d.previousExpiresAt)
 	p.requeueAfter = d.requeueAfter
 	return p, nil
+}
+
+// readSecretSchedule reads the rotation state the Secret records. Only a
+// previous secret Tokenwarden wrote is its to expire and remove; one an
+// adopted Secret brought along stays its writer's.
+func readSecretSchedule(existing *corev1.Secret, c *v1alpha1.OAuthClient, previousKeys []string) secretSchedule {
+	sched := secretSchedule{}
+	if ownedKeys(existing, c, previousKeys).Has(contract.KeyClientSecretPrevious) {
+		sched.hasPrevious = secretString(existing, contract.KeyClientSecretPrevious) != ""
+		sched.previousExpiresAt = parseTime(secretString(existing, contract.KeyClientSecretPreviousExpireAt))
+	}
+	if existing != nil {
+		sched.rotatedAt = parseTime(existing.Annotations[contract.AnnotationSecretRotatedAt])
+	}
+	return sched
 }
 
 func parseTime(s string) time.Time {
