@@ -71,11 +71,12 @@ func (p *userProblem) Error() string { return p.message }
 func (r *OAuthUserReconciler) reconcile(ctx context.Context, u *v1alpha1.OAuthUser) (ctrl.Result, error) {
 	prevReason := readyReason(u.Status.Conditions)
 	err := r.checkUsername(ctx, u)
+	var material string
 	if err == nil {
-		err = r.checkPasswordSource(ctx, u)
+		material, err = r.checkPasswordSource(ctx, u)
 	}
 	if err == nil {
-		err = r.reconcileSecret(ctx, u)
+		err = r.reconcileSecret(ctx, u, material)
 	}
 	var problem *userProblem
 	if errors.As(err, &problem) {
@@ -103,8 +104,12 @@ func (r *OAuthUserReconciler) reconcile(ctx context.Context, u *v1alpha1.OAuthUs
 	if u.Spec.Disabled {
 		// Disabling ends the user's sessions for good: re-enabling the
 		// user later must not bring old refresh tokens back.
-		if err := r.revokeFamilies(ctx, u); err != nil {
+		n, err := r.revokeFamilies(ctx, u)
+		if err != nil {
 			return ctrl.Result{}, err
+		}
+		if n > 0 {
+			r.Recorder.Eventf(u, nil, corev1.EventTypeNormal, eventSessionsRevoked, "Disable", "the user is disabled: %d refresh token families revoked", n)
 		}
 		setReady(&u.Status.Conditions, u.Generation, false, reasonUserDisabled, "the user is disabled: no new tokens are issued and its refresh tokens no longer work")
 	} else {
@@ -131,26 +136,29 @@ func (r *OAuthUserReconciler) checkUsername(ctx context.Context, u *v1alpha1.OAu
 
 // checkPasswordSource makes sure the password the spec names exists and can be
 // verified, and labels a referenced Secret so the cache (and this controller's
-// watch) sees it.
-func (r *OAuthUserReconciler) checkPasswordSource(ctx context.Context, u *v1alpha1.OAuthUser) error {
+// watch) sees it. It returns what the password is known by: the hash, the
+// referenced Secret's value, or "" for a generated password (reconcileSecret
+// knows that one).
+func (r *OAuthUserReconciler) checkPasswordSource(ctx context.Context, u *v1alpha1.OAuthUser) (string, error) {
 	switch u.PasswordSourceKind() {
 	case v1alpha1.PasswordHash:
 		if err := password.ParseHash(u.Spec.Password.Hash); err != nil {
-			return &userProblem{reasonInvalidPasswordHash, "spec.password.hash cannot be used: " + err.Error()}
+			return "", &userProblem{reasonInvalidPasswordHash, "spec.password.hash cannot be used: " + err.Error()}
 		}
+		return u.Spec.Password.Hash, nil
 	case v1alpha1.PasswordFromSecret:
 		ref := u.Spec.Password.SecretRef
 		key := types.NamespacedName{Namespace: u.Namespace, Name: ref.Name}
 		s, err := lookupSecret(ctx, r.Client, r.APIReader, key)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if s == nil || len(s.Data[refKey(ref)]) == 0 {
-			return &userProblem{reasonPasswordSecretGone, fmt.Sprintf("Secret %s with key %q, named in spec.password.secretRef, does not exist", ref.Name, refKey(ref))}
+			return "", &userProblem{reasonPasswordSecretGone, fmt.Sprintf("Secret %s with key %q, named in spec.password.secretRef, does not exist", ref.Name, refKey(ref))}
 		}
-		return r.labelPasswordSource(ctx, u, s)
+		return string(s.Data[refKey(ref)]), r.labelPasswordSource(ctx, u, s)
 	}
-	return nil
+	return "", nil
 }
 
 // refKey is the key of the referenced Secret that holds the password.
@@ -178,8 +186,10 @@ func (r *OAuthUserReconciler) labelPasswordSource(ctx context.Context, u *v1alph
 }
 
 // reconcileSecret writes the user's credential Secret: always the username and
-// endpoints, the password only when Tokenwarden generated it.
-func (r *OAuthUserReconciler) reconcileSecret(ctx context.Context, u *v1alpha1.OAuthUser) error {
+// endpoints, the password only when Tokenwarden generated it, and the record
+// of the password's generation (reconcilePasswordGeneration). material is
+// what checkPasswordSource returned.
+func (r *OAuthUserReconciler) reconcileSecret(ctx context.Context, u *v1alpha1.OAuthUser, material string) error {
 	key := types.NamespacedName{Namespace: u.Namespace, Name: u.EffectiveSecretName()}
 	existing, err := lookupSecret(ctx, r.Client, r.APIReader, key)
 	if err != nil {
@@ -211,27 +221,47 @@ func (r *OAuthUserReconciler) reconcileSecret(ctx context.Context, u *v1alpha1.O
 			}
 		}
 		want.data[contract.KeyPassword] = pw
+		material = pw
 	} else {
 		// A password Tokenwarden did not generate never lands in its
 		// Secret; one it generated earlier goes. A password key someone
 		// else wrote is not Tokenwarden's to remove (see ownedKeys).
 		want.remove = []string{contract.KeyPassword}
 	}
+	gen, record, err := r.reconcilePasswordGeneration(ctx, u, existing, material, ev != nil && ev.reason == eventRegenerated)
+	if err != nil {
+		return err
+	}
+	want.annotations[annotationPasswordRecord] = record
 	wrote, err := applySecret(ctx, r.Client, r.Scheme, u, key, existing, want)
 	if errors.As(err, &conflict) {
 		return &userProblem{reasonSecretConflict, conflict.message}
 	}
-	if err != nil || !wrote {
+	if err != nil {
 		return err
 	}
-	if ev != nil {
-		r.Recorder.Eventf(u, nil, ev.kind, ev.reason, "Reconcile", "%s", ev.note)
-	} else if existing == nil {
-		r.Recorder.Eventf(u, nil, corev1.EventTypeNormal, eventCreated, "Reconcile", "wrote credential Secret %s", key.Name)
-	} else {
-		r.Recorder.Eventf(u, nil, corev1.EventTypeNormal, eventRepaired, "Reconcile", "Secret %s was brought back in line with the OAuthUser (a spec change or an edit by hand)", key.Name)
+	u.Status.PasswordGeneration = gen
+	if !wrote {
+		return nil
 	}
+	r.secretWritten(u, key.Name, existing, want, ev)
 	return nil
+}
+
+// secretWritten records an Event for a write of the credential Secret: ev
+// when the write had its own, else whether it was created or repaired.
+func (r *OAuthUserReconciler) secretWritten(u *v1alpha1.OAuthUser, name string, existing *corev1.Secret, want desiredSecret, ev *event) {
+	switch {
+	case ev != nil:
+		r.Recorder.Eventf(u, nil, ev.kind, ev.reason, "Reconcile", "%s", ev.note)
+	case existing == nil:
+		r.Recorder.Eventf(u, nil, corev1.EventTypeNormal, eventCreated, "Reconcile", "wrote credential Secret %s", name)
+	case existing.Annotations[annotationPasswordRecord] != want.annotations[annotationPasswordRecord]:
+		// A new password record is no repair: a change had its own Event,
+		// and a first record (after an upgrade) needs none.
+	default:
+		r.Recorder.Eventf(u, nil, corev1.EventTypeNormal, eventRepaired, "Reconcile", "Secret %s was brought back in line with the OAuthUser (a spec change or an edit by hand)", name)
+	}
 }
 
 // SetupWithManager registers the reconciler: it owns the credential Secrets,
@@ -276,18 +306,18 @@ func (r *OAuthUserReconciler) usersMatching(ctx context.Context, ns, field, valu
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=delete
 
-// revokeFamilies deletes the refresh-token families issued to u: those in
-// the operator namespace labelled with u's namespace and UID, and any the
-// previous release kept in u's namespace (owned by u) not moved yet, which
-// the migration would otherwise bring back.
-func (r *OAuthUserReconciler) revokeFamilies(ctx context.Context, u *v1alpha1.OAuthUser) error {
+// revokeFamilies deletes the refresh-token families issued to u and says how
+// many: those in the operator namespace labelled with u's namespace and UID,
+// and any the previous release kept in u's namespace (owned by u) not moved
+// yet, which the migration would otherwise bring back.
+func (r *OAuthUserReconciler) revokeFamilies(ctx context.Context, u *v1alpha1.OAuthUser) (int, error) {
 	var list, legacy corev1.SecretList
 	if err := r.List(ctx, &list, client.InNamespace(r.Namespace), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily,
 		contract.LabelRecordNamespace: u.Namespace, contract.LabelRecordUserUID: string(u.UID)}); err != nil {
-		return fmt.Errorf("list refresh families: %w", err)
+		return 0, fmt.Errorf("list refresh families: %w", err)
 	}
 	if err := r.List(ctx, &legacy, client.InNamespace(u.Namespace), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily}); err != nil {
-		return fmt.Errorf("list refresh families of the previous release: %w", err)
+		return 0, fmt.Errorf("list refresh families of the previous release: %w", err)
 	}
 	for _, s := range legacy.Items {
 		for _, ref := range s.OwnerReferences {
@@ -301,12 +331,9 @@ func (r *OAuthUserReconciler) revokeFamilies(ctx context.Context, u *v1alpha1.OA
 	for i := range list.Items {
 		s := &list.Items[i]
 		if err := r.Delete(ctx, s, client.Preconditions{UID: &s.UID}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("revoke refresh family %s: %w", s.Name, err)
+			return n, fmt.Errorf("revoke refresh family %s: %w", s.Name, err)
 		}
 		n++
 	}
-	if n > 0 {
-		r.Recorder.Eventf(u, nil, corev1.EventTypeNormal, eventSessionsRevoked, "Disable", "the user is disabled: %d refresh token families revoked", n)
-	}
-	return nil
+	return n, nil
 }
