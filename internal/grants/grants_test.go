@@ -92,6 +92,12 @@ func TestDecide(t *testing.T) {
 			want:     Decision{Granted: true, Resource: "teamb/payments", Allowed: []string{"payments.read"}, Scopes: []string{"payments.read"}},
 		},
 		{
+			name: "attack: a grant naming another client of the namespace grants nothing", ns: "teama", client: "billing",
+			resource: payments(nil, byName("teama", "reporting", "payments.read")),
+			scopes:   []string{"payments.read"},
+			want:     Decision{Reason: ReasonNotGranted, Resource: "teamb/payments", Denied: []string{"payments.read"}},
+		},
+		{
 			name: "another namespace granted by namespace selector", ns: "teama", client: "billing",
 			labels:   map[string]string{"team": "a", "tier": "prod"},
 			resource: payments(nil, bySelector(matchLabels("tier", "prod"), "payments.read", "payments.write")),

@@ -22,6 +22,9 @@ func TestVerifyPKCE(t *testing.T) {
 		{"verifier too short", PKCEPlain, "abc", "abc", false},
 		{"verifier with a forbidden character", PKCEPlain, verifier[:42] + "+", verifier[:42] + "+", false},
 		{"unknown method", "S512", challenge, verifier, false},
+		// An unknown method is refused, not treated as plain.
+		{"unknown method with a plain-equal challenge", "S512", verifier, verifier, false},
+		{"empty method is not plain either", "", verifier, verifier, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -193,6 +193,7 @@ func TestVerifyHash(t *testing.T) {
 	b2y := withBcryptPrefix(t, b, "$2y$")
 	a := argon2idHash(pw, testSalt, 64, 1, 1, 32)
 	aMulti := argon2idHash(pw, []byte("another salt value"), 64, 2, 4, 16)
+	b72 := bcryptHash(t, strings.Repeat("a", 72))
 
 	tests := []struct {
 		name      string
@@ -210,6 +211,9 @@ func TestVerifyHash(t *testing.T) {
 		{"bcrypt 2y wrong", b2y, "nope", false, false},
 		{"bcrypt empty password hash", bcryptHash(t, ""), "", true, false},
 		{"bcrypt empty password hash, non-empty presented", bcryptHash(t, ""), "x", false, false},
+		// bcrypt reads 72 bytes: a longer password sharing them is refused.
+		{"bcrypt 72 bytes right", b72, strings.Repeat("a", 72), true, false},
+		{"bcrypt 73 bytes sharing the first 72", b72, strings.Repeat("a", 72) + "b", false, false},
 		{"argon2id right", a, pw, true, false},
 		{"argon2id wrong", a, "correct horse battery stapler", false, false},
 		{"argon2id empty password", a, "", false, false},
