@@ -22,8 +22,8 @@ func TestDiscoveryAcceptedByGoOIDC(t *testing.T) {
 		t.Fatalf("discovery document %v", doc)
 	}
 	r := do(t, mustRequest(t, http.MethodGet, issuer+"/.well-known/oauth-authorization-server"))
-	if r.status != 200 || r.body["issuer"] != issuer {
-		t.Fatalf("RFC 8414 document: %d %v", r.status, r.body)
+	if r.Status != 200 || r.Body["issuer"] != issuer {
+		t.Fatalf("RFC 8414 document: %d %v", r.Status, r.Body)
 	}
 }
 
@@ -38,13 +38,13 @@ func mustRequest(t *testing.T, method, url string) *http.Request {
 
 func TestJWKSPublicOnlyWithETag(t *testing.T) {
 	r := do(t, mustRequest(t, http.MethodGet, issuer+"/.well-known/jwks.json"))
-	if r.status != 200 {
-		t.Fatalf("status %d", r.status)
+	if r.Status != 200 {
+		t.Fatalf("status %d", r.Status)
 	}
 	var set struct {
 		Keys []map[string]any `json:"keys"`
 	}
-	if err := json.Unmarshal([]byte(r.raw), &set); err != nil {
+	if err := json.Unmarshal([]byte(r.Raw), &set); err != nil {
 		t.Fatal(err)
 	}
 	// First start publishes an active and a next key per algorithm.
@@ -66,13 +66,13 @@ func TestJWKSPublicOnlyWithETag(t *testing.T) {
 		}
 		kids[k["kid"].(string)] = true
 	}
-	etag := r.header.Get("ETag")
-	if etag == "" || r.header.Get("Cache-Control") != "public, max-age=3600" {
-		t.Fatalf("caching headers: %v", r.header)
+	etag := r.Header.Get("ETag")
+	if etag == "" || r.Header.Get("Cache-Control") != "public, max-age=3600" {
+		t.Fatalf("caching headers: %v", r.Header)
 	}
 	req := mustRequest(t, http.MethodGet, issuer+"/.well-known/jwks.json")
 	req.Header.Set("If-None-Match", etag)
-	if again := do(t, req); again.status != http.StatusNotModified || again.raw != "" {
-		t.Fatalf("If-None-Match: status %d body %q", again.status, again.raw)
+	if again := do(t, req); again.Status != http.StatusNotModified || again.Raw != "" {
+		t.Fatalf("If-None-Match: status %d body %q", again.Status, again.Raw)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
@@ -19,13 +20,13 @@ func TestDisabledUserAnswersLikeWrongPassword(t *testing.T) {
 	f := newFixture(t)
 	id, secret := f.Client("app", v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
 	_, pw := f.User("dora", v1alpha1.OAuthUserSpec{Disabled: true})
-	right := post(t, "/oauth/token", formType, form("grant_type", "password", "username", "dora", "password", pw), "Authorization", rqBasic(id, secret))
-	wrong := post(t, "/oauth/token", formType, form("grant_type", "password", "username", "dora", "password", pw+"x"), "Authorization", rqBasic(id, secret))
-	unknown := post(t, "/oauth/token", formType, form("grant_type", "password", "username", "nobody", "password", pw), "Authorization", rqBasic(id, secret))
+	right := post(t, "/oauth/token", formType, form("grant_type", "password", "username", "dora", "password", pw), "Authorization", testhttp.Basic(id, secret))
+	wrong := post(t, "/oauth/token", formType, form("grant_type", "password", "username", "dora", "password", pw+"x"), "Authorization", testhttp.Basic(id, secret))
+	unknown := post(t, "/oauth/token", formType, form("grant_type", "password", "username", "nobody", "password", pw), "Authorization", testhttp.Basic(id, secret))
 	for _, r := range []response{right, wrong, unknown} {
 		rqWantError(t, r, http.StatusBadRequest, "invalid_grant")
-		if r.body["error_description"] != right.body["error_description"] {
-			t.Fatalf("answers differ: %q / %q / %q", right.body["error_description"], wrong.body["error_description"], unknown.body["error_description"])
+		if r.Body["error_description"] != right.Body["error_description"] {
+			t.Fatalf("answers differ: %q / %q / %q", right.Body["error_description"], wrong.Body["error_description"], unknown.Body["error_description"])
 		}
 	}
 }
@@ -54,13 +55,13 @@ func TestHashVerificationLimit(t *testing.T) {
 			body := form("grant_type", "password", "username", fmt.Sprintf("slow%d", i), "password", "guess")
 			req, _ := http.NewRequest(http.MethodPost, base+"/oauth/token", strings.NewReader(body))
 			req.Header.Set("Content-Type", formType)
-			req.Header.Set("Authorization", rqBasic(id, secret))
+			req.Header.Set("Authorization", testhttp.Basic(id, secret))
 			r := do(t, req)
 			mu.Lock()
 			defer mu.Unlock()
-			got[r.status]++
-			if r.status == http.StatusServiceUnavailable && (r.body["error"] != "temporarily_unavailable" || r.header.Get("Retry-After") == "") {
-				t.Errorf("503 without temporarily_unavailable and Retry-After: %s", r.raw)
+			got[r.Status]++
+			if r.Status == http.StatusServiceUnavailable && (r.Body["error"] != "temporarily_unavailable" || r.Header.Get("Retry-After") == "") {
+				t.Errorf("503 without temporarily_unavailable and Retry-After: %s", r.Raw)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
@@ -33,7 +34,7 @@ func TestFamilyCap(t *testing.T) {
 	_, kimPW := f.User("kim", v1alpha1.OAuthUserSpec{})
 	token := func(id, secret string, kv ...string) response {
 		t.Helper()
-		return sendTo(t, base, http.MethodPost, "/oauth/token", formType, strings.NewReader(form(kv...)), "Authorization", rqBasic(id, secret))
+		return testhttp.Post(t, base+"/oauth/token", formType, form(kv...), "Authorization", testhttp.Basic(id, secret))
 	}
 	signIn := func(id, secret, user, pw string) response {
 		t.Helper()
@@ -46,8 +47,8 @@ func TestFamilyCap(t *testing.T) {
 	}
 	r := signIn(app, appSecret, "judy", pw)
 	rqWantError(t, r, http.StatusBadRequest, "invalid_request")
-	if !strings.Contains(r.body["error_description"].(string), "too many active sessions") {
-		t.Fatalf("description does not name the cap: %s", r.raw)
+	if !strings.Contains(r.Body["error_description"].(string), "too many active sessions") {
+		t.Fatalf("description does not name the cap: %s", r.Raw)
 	}
 	// Nothing lost: both sessions still refresh (rotation starts no family).
 	for i, rt := range sessions {
@@ -69,9 +70,9 @@ func TestFamilyCap(t *testing.T) {
 		return token(app, appSecret, "grant_type", "authorization_code", "code", code, "redirect_uri", "https://app.example/cb")
 	}
 	rqWantError(t, redeem(), http.StatusBadRequest, "invalid_request")
-	r = sendTo(t, base, http.MethodPost, "/oauth/revoke", formType, strings.NewReader(form("token", sessions[0])), "Authorization", rqBasic(app, appSecret))
-	if r.status != http.StatusOK {
-		t.Fatalf("revoke: %d %s", r.status, r.raw)
+	r = testhttp.Post(t, base+"/oauth/revoke", formType, form("token", sessions[0]), "Authorization", testhttp.Basic(app, appSecret))
+	if r.Status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", r.Status, r.Raw)
 	}
 	body, _ = rqWantToken(t, redeem())
 	if body["refresh_token"] == nil {
@@ -113,42 +114,42 @@ func TestRevocationCap(t *testing.T) {
 	b, bSecret := f.Client("b", spec)
 	issue := func(id, secret string) string {
 		t.Helper()
-		body, _ := rqWantToken(t, sendTo(t, base, http.MethodPost, "/oauth/token", formType,
-			strings.NewReader(form("grant_type", "client_credentials")), "Authorization", rqBasic(id, secret)))
+		body, _ := rqWantToken(t, testhttp.Post(t, base+"/oauth/token", formType,
+			form("grant_type", "client_credentials"), "Authorization", testhttp.Basic(id, secret)))
 		return body["access_token"].(string)
 	}
 	revoke := func(id, secret, tok string) response {
 		t.Helper()
-		return sendTo(t, base, http.MethodPost, "/oauth/revoke", formType, strings.NewReader(form("token", tok)), "Authorization", rqBasic(id, secret))
+		return testhttp.Post(t, base+"/oauth/revoke", formType, form("token", tok), "Authorization", testhttp.Basic(id, secret))
 	}
 	toks := []string{issue(a, aSecret), issue(a, aSecret), issue(a, aSecret)}
 	for _, tok := range toks[:2] {
-		if r := revoke(a, aSecret, tok); r.status != http.StatusOK {
-			t.Fatalf("revoke under the cap: %d %s", r.status, r.raw)
+		if r := revoke(a, aSecret, tok); r.Status != http.StatusOK {
+			t.Fatalf("revoke under the cap: %d %s", r.Status, r.Raw)
 		}
 	}
 	r := revoke(a, aSecret, toks[2])
 	rqWantError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
-	if r.header.Get("Retry-After") == "" {
+	if r.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
-	if got := rqIntrospect(t, a, aSecret, toks[2]); got.body["active"] != true {
-		t.Fatalf("a refused revocation is reported done: %s", got.raw)
+	if got := rqIntrospect(t, a, aSecret, toks[2]); got.Body["active"] != true {
+		t.Fatalf("a refused revocation is reported done: %s", got.Raw)
 	}
 	for _, tok := range toks[:2] {
 		rqInactive(t, rqIntrospect(t, a, aSecret, tok))
-		if r := revoke(a, aSecret, tok); r.status != http.StatusOK {
-			t.Fatalf("revoking a revoked token again at the cap: %d %s", r.status, r.raw)
+		if r := revoke(a, aSecret, tok); r.Status != http.StatusOK {
+			t.Fatalf("revoking a revoked token again at the cap: %d %s", r.Status, r.Raw)
 		}
 	}
-	if r := revoke(b, bSecret, issue(b, bSecret)); r.status != http.StatusOK {
-		t.Fatalf("another client at a's cap: %d %s", r.status, r.raw)
+	if r := revoke(b, bSecret, issue(b, bSecret)); r.Status != http.StatusOK {
+		t.Fatalf("another client at a's cap: %d %s", r.Status, r.Raw)
 	}
 	if _, err := h.Mem.Revocations.Collect(context.Background(), time.Now().Add(24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if r := revoke(a, aSecret, toks[2]); r.status != http.StatusOK {
-		t.Fatalf("revoke after collection: %d %s", r.status, r.raw)
+	if r := revoke(a, aSecret, toks[2]); r.Status != http.StatusOK {
+		t.Fatalf("revoke after collection: %d %s", r.Status, r.Raw)
 	}
 	rqInactive(t, rqIntrospect(t, a, aSecret, toks[2]))
 }

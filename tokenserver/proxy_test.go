@@ -6,35 +6,23 @@ package tokenserver_test
 // any other peer a forged Forwarded or X-Forwarded-For header buys nothing.
 
 import (
-	"net/http"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
+	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
 
 // pxPassword sends a password grant from the loopback peer with the given
 // forwarding header (name, value).
 func pxPassword(t *testing.T, base, id, secret, user, pw string, header ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, base+"/oauth/token", strings.NewReader(form(
-		"grant_type", "password", "username", user, "password", pw, "client_id", id, "client_secret", secret)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", formType)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	r, err := rfDo(http.DefaultClient, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return testhttp.Post(t, base+"/oauth/token", formType, form(
+		"grant_type", "password", "username", user, "password", pw, "client_id", id, "client_secret", secret), header...)
 }
 
 // pxThrottled is a server whose user throttle blocks after 3 failures of one
@@ -45,7 +33,7 @@ func pxThrottled(t *testing.T, trusted ...string) string {
 	for _, s := range trusted {
 		ps = append(ps, netip.MustParsePrefix(s))
 	}
-	base, _ := rfFakeServer(t, tokenserver.Options{
+	base, _ := servertest.FakeClockServer(t, startServer, tokenserver.Options{
 		UserThrottle:   throttle.Config{MaxFailures: 3, Window: time.Minute, MaxKeys: 1000},
 		SourceThrottle: throttle.Config{MaxFailures: 1000, Window: time.Minute, MaxKeys: 1000},
 		TrustedProxies: ps,
@@ -55,7 +43,7 @@ func pxThrottled(t *testing.T, trusted ...string) string {
 
 func TestThrottleKeysOnClientBehindTrustedProxy(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.Client("app", rfSpec())
+	id, secret := f.Client("app", servertest.RefreshClient())
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	for _, c := range []struct{ name, header, guesser, owner string }{
 		{"X-Forwarded-For", "X-Forwarded-For", "6.6.6.6, 198.51.100.7", "198.51.100.8"},
@@ -64,17 +52,17 @@ func TestThrottleKeysOnClientBehindTrustedProxy(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			base := pxThrottled(t, "127.0.0.0/8")
 			for range 10 {
-				rfErr(t, pxPassword(t, base, id, secret, "alice", "guess", c.header, c.guesser), 400, "invalid_grant", "guess through the proxy")
+				servertest.WantError(t, pxPassword(t, base, id, secret, "alice", "guess", c.header, c.guesser), 400, "invalid_grant", "guess through the proxy")
 			}
-			rfErr(t, pxPassword(t, base, id, secret, "alice", pw, c.header, c.guesser), 400, "invalid_grant", "the right password from the guessing client")
-			rfOK(t, pxPassword(t, base, id, secret, "alice", pw, c.header, c.owner), "the owner behind the same proxy")
+			servertest.WantError(t, pxPassword(t, base, id, secret, "alice", pw, c.header, c.guesser), 400, "invalid_grant", "the right password from the guessing client")
+			servertest.WantRefreshToken(t, pxPassword(t, base, id, secret, "alice", pw, c.header, c.owner), "the owner behind the same proxy")
 		})
 	}
 }
 
 func TestForgedForwardingHeadersBuyNoBudget(t *testing.T) {
 	f := newFixture(t)
-	id, secret := f.Client("app", rfSpec())
+	id, secret := f.Client("app", servertest.RefreshClient())
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	for _, c := range []struct {
 		name    string
@@ -91,9 +79,9 @@ func TestForgedForwardingHeadersBuyNoBudget(t *testing.T) {
 				if i%2 == 1 {
 					hdr, fwd = "Forwarded", "for="+fwd
 				}
-				rfErr(t, pxPassword(t, base, id, secret, "alice", "guess", hdr, fwd), 400, "invalid_grant", "forged guess")
+				servertest.WantError(t, pxPassword(t, base, id, secret, "alice", "guess", hdr, fwd), 400, "invalid_grant", "forged guess")
 			}
-			rfErr(t, pxPassword(t, base, id, secret, "alice", pw, "X-Forwarded-For", "203.0.113.99"), 400, "invalid_grant",
+			servertest.WantError(t, pxPassword(t, base, id, secret, "alice", pw, "X-Forwarded-For", "203.0.113.99"), 400, "invalid_grant",
 				"the right password with a fresh forged address from the throttled peer")
 		})
 	}

@@ -27,14 +27,9 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
-
-// rqBasic is an RFC 6749 §2.3.1 client_secret_basic header: id and secret
-// are application/x-www-form-urlencoded before Base64.
-func rqBasic(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
-}
 
 // rqRawBasic is a Basic header without the form-encoding step.
 func rqRawBasic(userpass string) string {
@@ -63,27 +58,27 @@ func rqJSON(kv ...string) string {
 // the verified access token's claims.
 func rqWantToken(t *testing.T, r response) (map[string]any, map[string]any) {
 	t.Helper()
-	tok, _ := r.body["access_token"].(string)
-	if r.status != http.StatusOK || tok == "" {
-		t.Fatalf("want 200 with an access_token, got %d %s", r.status, r.raw)
+	tok, _ := r.Body["access_token"].(string)
+	if r.Status != http.StatusOK || tok == "" {
+		t.Fatalf("want 200 with an access_token, got %d %s", r.Status, r.Raw)
 	}
 	_, claims := accessClaims(t, tok)
-	return r.body, claims
+	return r.Body, claims
 }
 
 // rqWantError asserts an RFC 6749 §5.2 error response: status, error code,
 // a JSON body of error and error_description, and the no-store headers.
 func rqWantError(t *testing.T, r response, status int, code string) {
 	t.Helper()
-	if r.status != status || r.body["error"] != code {
-		t.Fatalf("want %d %s, got %d %s", status, code, r.status, r.raw)
+	if r.Status != status || r.Body["error"] != code {
+		t.Fatalf("want %d %s, got %d %s", status, code, r.Status, r.Raw)
 	}
-	if d, _ := r.body["error_description"].(string); d == "" {
-		t.Errorf("error_description missing: %s", r.raw)
+	if d, _ := r.Body["error_description"].(string); d == "" {
+		t.Errorf("error_description missing: %s", r.Raw)
 	}
-	for k := range r.body {
+	for k := range r.Body {
 		if k != "error" && k != "error_description" && k != "error_uri" {
-			t.Errorf("unexpected member %q in error body %s", k, r.raw)
+			t.Errorf("unexpected member %q in error body %s", k, r.Raw)
 		}
 	}
 	rqWantJSONNoStore(t, r)
@@ -91,16 +86,16 @@ func rqWantError(t *testing.T, r response, status int, code string) {
 
 func rqWantJSONNoStore(t *testing.T, r response) {
 	t.Helper()
-	if mt, _, err := mime.ParseMediaType(r.header.Get("Content-Type")); err != nil || mt != "application/json" {
-		t.Errorf("Content-Type %q, want application/json", r.header.Get("Content-Type"))
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", r.Header.Get("Content-Type"))
 	}
-	if !json.Valid([]byte(r.raw)) || !utf8.ValidString(r.raw) {
-		t.Errorf("body is not valid UTF-8 JSON: %q", r.raw)
+	if !json.Valid([]byte(r.Raw)) || !utf8.ValidString(r.Raw) {
+		t.Errorf("body is not valid UTF-8 JSON: %q", r.Raw)
 	}
-	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control %q, want no-store", cc)
 	}
-	if p := r.header.Get("Pragma"); p != "no-cache" {
+	if p := r.Header.Get("Pragma"); p != "no-cache" {
 		t.Errorf("Pragma %q, want no-cache", p)
 	}
 }
@@ -110,7 +105,7 @@ func rqWantJSONNoStore(t *testing.T, r response) {
 func rqWantBasicChallenge(t *testing.T, r response) {
 	t.Helper()
 	rqWantError(t, r, http.StatusUnauthorized, "invalid_client")
-	if h := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(strings.ToLower(h), "basic") {
+	if h := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(strings.ToLower(h), "basic") {
 		t.Errorf("WWW-Authenticate %q, want a Basic challenge", h)
 	}
 }
@@ -130,7 +125,7 @@ func TestTokenRequestShapes(t *testing.T) {
 		Scopes:     []string{"api.read", "api.write"},
 	})
 	u, pw := f.User("carol", v1alpha1.OAuthUserSpec{})
-	basic := rqBasic(id, secret)
+	basic := testhttp.Basic(id, secret)
 
 	cc := func(t *testing.T, r response, scope string) {
 		t.Helper()
@@ -215,7 +210,7 @@ func TestTokenBasicAuthFormEncoding(t *testing.T) {
 	}
 	body := form("grant_type", "client_credentials")
 	t.Run("form-encoded Basic", func(t *testing.T) {
-		ok(t, post(t, "/oauth/token", formType, body, "Authorization", rqBasic(id, secret)))
+		ok(t, post(t, "/oauth/token", formType, body, "Authorization", testhttp.Basic(id, secret)))
 	})
 	t.Run("fully percent-encoded Basic", func(t *testing.T) {
 		ok(t, post(t, "/oauth/token", formType, body, "Authorization", rqRawBasic(rqPercentAll(id)+":"+rqPercentAll(secret))))
@@ -253,8 +248,8 @@ func TestTokenPerClientURL(t *testing.T) {
 	rqWantError(t, post(t, url("tablet"), formType, form("grant_type", "password", "username", "dave", "password", pw, "client_id", kiosk)), 401, "invalid_client")
 	// A confidential client must still authenticate.
 	rqWantError(t, post(t, url("backend"), formType, signIn), 401, "invalid_client")
-	rqWantBasicChallenge(t, post(t, url("backend"), formType, signIn, "Authorization", rqBasic(backend, "wrong")))
-	_, claims := rqWantToken(t, post(t, url("backend"), formType, signIn, "Authorization", rqBasic(backend, backendSecret)))
+	rqWantBasicChallenge(t, post(t, url("backend"), formType, signIn, "Authorization", testhttp.Basic(backend, "wrong")))
+	_, claims := rqWantToken(t, post(t, url("backend"), formType, signIn, "Authorization", testhttp.Basic(backend, backendSecret)))
 	if claims["client_id"] != backend {
 		t.Fatalf("client_id %v, want %s", claims["client_id"], backend)
 	}
@@ -307,7 +302,7 @@ func TestTokenDefaultClient(t *testing.T) {
 	})
 	t.Run("an explicit client on an alias is that client", func(t *testing.T) {
 		id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{})
-		_, claims := rqWantToken(t, post(t, "/token", formType, form("grant_type", "client_credentials"), "Authorization", rqBasic(id, secret)))
+		_, claims := rqWantToken(t, post(t, "/token", formType, form("grant_type", "client_credentials"), "Authorization", testhttp.Basic(id, secret)))
 		if claims["client_id"] != id {
 			t.Fatalf("client_id %v, want %s", claims["client_id"], id)
 		}
@@ -317,7 +312,7 @@ func TestTokenDefaultClient(t *testing.T) {
 func TestTokenRejectsBodiesThatAreNeitherFormNorJSON(t *testing.T) {
 	f := newFixture(t)
 	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{Scopes: []string{"api.read"}})
-	basic := rqBasic(id, secret)
+	basic := testhttp.Basic(id, secret)
 	xml := `<?xml version="1.0"?><request><grant_type>client_credentials</grant_type></request>`
 	binary := string([]byte{0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0xff, 0xfe, '%', 'z', 'z'})
 	for _, c := range []struct{ name, contentType, body string }{
@@ -356,7 +351,7 @@ func TestTokenResponseHeadersAndFields(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := time.Now()
-			r := post(t, "/oauth/token", formType, c.body, "Authorization", rqBasic(id, secret))
+			r := post(t, "/oauth/token", formType, c.body, "Authorization", testhttp.Basic(id, secret))
 			after := time.Now()
 			body, claims := rqWantToken(t, r)
 			rqWantJSONNoStore(t, r)
@@ -396,7 +391,7 @@ func TestTokenErrors(t *testing.T) {
 	})
 	pub, _ := f.Client("pub", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
 	_, userPW := f.User("gina", v1alpha1.OAuthUserSpec{})
-	ccBasic, pwBasic := rqBasic(cc, ccSecret), rqBasic(pwc, pwSecret)
+	ccBasic, pwBasic := testhttp.Basic(cc, ccSecret), testhttp.Basic(pwc, pwSecret)
 	ccPost := func(kv ...string) string {
 		return form(append([]string{"client_id", cc, "client_secret", ccSecret}, kv...)...)
 	}
@@ -432,13 +427,13 @@ func TestTokenErrors(t *testing.T) {
 		{"password grant without password", formType, form("grant_type", "password", "username", "gina"), pwBasic, 400, "invalid_request", noChallenge, ""},
 		{"refresh grant without refresh_token", formType, form("grant_type", "refresh_token"), pwBasic, 400, "invalid_request", noChallenge, ""},
 		// invalid_client
-		{"Basic, wrong secret", formType, form("grant_type", "client_credentials"), rqBasic(cc, "wrong"), 401, "invalid_client", basicChallenge, ""},
-		{"Basic, unknown client", formType, form("grant_type", "client_credentials"), rqBasic("no.such-client", "wrong"), 401, "invalid_client", basicChallenge, ""},
-		{"Basic, empty secret", formType, form("grant_type", "client_credentials"), rqBasic(cc, ""), 401, "invalid_client", basicChallenge, ""},
+		{"Basic, wrong secret", formType, form("grant_type", "client_credentials"), testhttp.Basic(cc, "wrong"), 401, "invalid_client", basicChallenge, ""},
+		{"Basic, unknown client", formType, form("grant_type", "client_credentials"), testhttp.Basic("no.such-client", "wrong"), 401, "invalid_client", basicChallenge, ""},
+		{"Basic, empty secret", formType, form("grant_type", "client_credentials"), testhttp.Basic(cc, ""), 401, "invalid_client", basicChallenge, ""},
 		{"Basic, not Base64", formType, form("grant_type", "client_credentials"), "Basic %%%not-base64", 401, "invalid_client", basicChallenge, ""},
 		{"Basic, no colon", formType, form("grant_type", "client_credentials"), rqRawBasic(cc), 401, "invalid_client", basicChallenge, ""},
 		{"Basic, bad percent-encoding", formType, form("grant_type", "client_credentials"), rqRawBasic(cc + ":%zz"), 401, "invalid_client", basicChallenge, ""},
-		{"Basic, public client with a secret", formType, form("grant_type", "password", "username", "gina", "password", userPW), rqBasic(pub, "anything"), 401, "invalid_client", basicChallenge, ""},
+		{"Basic, public client with a secret", formType, form("grant_type", "password", "username", "gina", "password", userPW), testhttp.Basic(pub, "anything"), 401, "invalid_client", basicChallenge, ""},
 		{"unsupported Authorization scheme", formType, form("grant_type", "client_credentials"), "Bearer " + ccSecret, 401, "invalid_client", basicChallenge, ""},
 		{"body, wrong secret", formType, form("grant_type", "client_credentials", "client_id", cc, "client_secret", "wrong"), "", 401, "invalid_client", 0, ""},
 		{"body, unknown client", formType, form("grant_type", "client_credentials", "client_id", "no.such-client", "client_secret", "wrong"), "", 401, "invalid_client", 0, ""},
@@ -483,7 +478,7 @@ func TestTokenErrors(t *testing.T) {
 			}
 			r := post(t, "/oauth/token", tt.contentType, tt.body, hdr...)
 			rqWantError(t, r, tt.status, tt.code)
-			switch h := r.header.Get("WWW-Authenticate"); tt.challenge {
+			switch h := r.Header.Get("WWW-Authenticate"); tt.challenge {
 			case basicChallenge:
 				if !strings.HasPrefix(strings.ToLower(h), "basic ") {
 					t.Errorf("WWW-Authenticate %q, want a Basic challenge", h)
@@ -508,8 +503,8 @@ func TestTokenInvalidClientBodyCredentialsChallenge(t *testing.T) {
 		post(t, "/oauth/token", formType, form("grant_type", "client_credentials")),
 		post(t, "/oauth/introspect", formType, form("token", "x")),
 	} {
-		if r.status == http.StatusUnauthorized && r.header.Get("WWW-Authenticate") == "" {
-			t.Errorf("401 without WWW-Authenticate: %s", r.raw)
+		if r.Status == http.StatusUnauthorized && r.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("401 without WWW-Authenticate: %s", r.Raw)
 		}
 	}
 }
@@ -518,13 +513,13 @@ func TestTokenInvalidClientAnswersAreIdentical(t *testing.T) {
 	f := newFixture(t)
 	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{})
 	unknown := id + "-gone"
-	if _, claims := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "client_credentials"), "Authorization", rqBasic(id, secret))); claims["client_id"] != id {
+	if _, claims := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "client_credentials"), "Authorization", testhttp.Basic(id, secret))); claims["client_id"] != id {
 		t.Fatal("the known client does not work")
 	}
 	type variant func(clientID, secret string) response
 	variants := map[string]variant{
 		"Basic": func(c, s string) response {
-			return post(t, "/oauth/token", formType, form("grant_type", "client_credentials"), "Authorization", rqBasic(c, s))
+			return post(t, "/oauth/token", formType, form("grant_type", "client_credentials"), "Authorization", testhttp.Basic(c, s))
 		},
 		"form body": func(c, s string) response {
 			return post(t, "/oauth/token", formType, form("grant_type", "client_credentials", "client_id", c, "client_secret", s))
@@ -536,7 +531,7 @@ func TestTokenInvalidClientAnswersAreIdentical(t *testing.T) {
 			return post(t, "/token", formType, form("grant_type", "client_credentials", "client_id", c, "client_secret", s))
 		},
 		"introspection Basic": func(c, s string) response {
-			return post(t, "/oauth/introspect", formType, form("token", "x"), "Authorization", rqBasic(c, s))
+			return post(t, "/oauth/introspect", formType, form("token", "x"), "Authorization", testhttp.Basic(c, s))
 		},
 		"revocation form body": func(c, s string) response {
 			return post(t, "/oauth/revoke", formType, form("token", "x", "client_id", c, "client_secret", s))
@@ -549,11 +544,11 @@ func TestTokenInvalidClientAnswersAreIdentical(t *testing.T) {
 			unknownRightSecret := v(unknown, secret)
 			rqWantError(t, wrong, 401, "invalid_client")
 			for _, other := range []response{missing, unknownRightSecret} {
-				if other.status != wrong.status || other.raw != wrong.raw ||
-					other.header.Get("WWW-Authenticate") != wrong.header.Get("WWW-Authenticate") ||
-					other.header.Get("Content-Type") != wrong.header.Get("Content-Type") {
-					t.Fatalf("answers differ:\nwrong secret:   %d %q %q\nunknown client: %d %q %q", wrong.status, wrong.header.Get("WWW-Authenticate"), wrong.raw,
-						other.status, other.header.Get("WWW-Authenticate"), other.raw)
+				if other.Status != wrong.Status || other.Raw != wrong.Raw ||
+					other.Header.Get("WWW-Authenticate") != wrong.Header.Get("WWW-Authenticate") ||
+					other.Header.Get("Content-Type") != wrong.Header.Get("Content-Type") {
+					t.Fatalf("answers differ:\nwrong secret:   %d %q %q\nunknown client: %d %q %q", wrong.Status, wrong.Header.Get("WWW-Authenticate"), wrong.Raw,
+						other.Status, other.Header.Get("WWW-Authenticate"), other.Raw)
 				}
 			}
 		})
@@ -567,13 +562,13 @@ func TestTokenEndpointMethods(t *testing.T) {
 		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
 			t.Run(m+" "+path, func(t *testing.T) {
 				q := "?" + form("grant_type", "client_credentials", "client_id", id, "client_secret", secret)
-				r := rqRequest(t, m, path+q, formType, strings.NewReader(form("grant_type", "client_credentials")), "Authorization", rqBasic(id, secret))
-				if r.status != http.StatusMethodNotAllowed && r.status != http.StatusBadRequest {
-					t.Fatalf("status %d, want 405 or 400: %s", r.status, r.raw)
+				r := rqRequest(t, m, path+q, formType, strings.NewReader(form("grant_type", "client_credentials")), "Authorization", testhttp.Basic(id, secret))
+				if r.Status != http.StatusMethodNotAllowed && r.Status != http.StatusBadRequest {
+					t.Fatalf("status %d, want 405 or 400: %s", r.Status, r.Raw)
 				}
-				rqWantError(t, r, r.status, "invalid_request")
-				if r.status == http.StatusMethodNotAllowed && !strings.Contains(r.header.Get("Allow"), http.MethodPost) {
-					t.Errorf("405 with Allow %q", r.header.Get("Allow"))
+				rqWantError(t, r, r.Status, "invalid_request")
+				if r.Status == http.StatusMethodNotAllowed && !strings.Contains(r.Header.Get("Allow"), http.MethodPost) {
+					t.Errorf("405 with Allow %q", r.Header.Get("Allow"))
 				}
 			})
 		}
@@ -587,10 +582,10 @@ func TestTokenEndpointMethods(t *testing.T) {
 		{http.MethodDelete, "/userinfo", "GET, POST"},
 	} {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
-			r := rqRequest(t, c.method, c.path, formType, strings.NewReader(form("token", "x")), "Authorization", rqBasic(id, secret))
+			r := rqRequest(t, c.method, c.path, formType, strings.NewReader(form("token", "x")), "Authorization", testhttp.Basic(id, secret))
 			rqWantError(t, r, http.StatusMethodNotAllowed, "invalid_request")
-			if r.header.Get("Allow") != c.allow {
-				t.Errorf("Allow %q, want %q", r.header.Get("Allow"), c.allow)
+			if r.Header.Get("Allow") != c.allow {
+				t.Errorf("Allow %q, want %q", r.Header.Get("Allow"), c.allow)
 			}
 		})
 	}
@@ -618,7 +613,7 @@ func rqExactBody(t *testing.T, base string, n int) string {
 func TestTokenOversizedBody(t *testing.T) {
 	f := newFixture(t)
 	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{})
-	basic := rqBasic(id, secret)
+	basic := testhttp.Basic(id, secret)
 	const limit = 64 << 10 // Options.MaxBodyBytes default
 	t.Run("exactly the limit is read", func(t *testing.T) {
 		rqWantToken(t, post(t, "/oauth/token", formType, rqExactBody(t, "grant_type=client_credentials", limit), "Authorization", basic))
@@ -647,8 +642,8 @@ func TestTokenOversizedBody(t *testing.T) {
 	}
 	t.Run("userinfo", func(t *testing.T) {
 		r := post(t, "/userinfo", formType, "access_token="+strings.Repeat("x", 1<<20))
-		if r.status != http.StatusUnauthorized && r.status != http.StatusBadRequest && r.status != http.StatusRequestEntityTooLarge {
-			t.Fatalf("status %d: %s", r.status, r.raw)
+		if r.Status != http.StatusUnauthorized && r.Status != http.StatusBadRequest && r.Status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("status %d: %s", r.Status, r.Raw)
 		}
 	})
 }
@@ -680,7 +675,7 @@ func TestTokenHostileInput(t *testing.T) {
 	})
 	_, userPW := f.User("hal", v1alpha1.OAuthUserSpec{})
 	f.User("hashed", v1alpha1.OAuthUserSpec{Password: v1alpha1.PasswordSpec{Hash: bcryptOf(t, "correct horse")}})
-	basic := rqBasic(id, secret)
+	basic := testhttp.Basic(id, secret)
 	// Go's url.ParseQuery refuses more than 10,000 parameters; below that,
 	// unknown parameters are ignored (RFC 6749 §3.2).
 	manyForm, _ := rqManyParams(9000)
@@ -714,7 +709,7 @@ func TestTokenHostileInput(t *testing.T) {
 		{"NUL in grant_type", formType, "grant_type=client_credentials%00", basic, 400, "unsupported_grant_type"},
 		{"NUL in scope", formType, "grant_type=client_credentials&scope=api.read%00", basic, 400, "invalid_scope"},
 		{"NUL in client_id", formType, form("grant_type", "client_credentials", "client_id", id+"\x00", "client_secret", secret), "", 401, "invalid_client"},
-		{"NUL in Basic client id", formType, form("grant_type", "client_credentials"), rqBasic(id+"\x00", secret), 401, "invalid_client"},
+		{"NUL in Basic client id", formType, form("grant_type", "client_credentials"), testhttp.Basic(id+"\x00", secret), 401, "invalid_client"},
 		{"NUL in JSON", "application/json", `{"grant_type":"client_credentials\u0000","client_id":"` + id + `"}`, "", 400, "unsupported_grant_type"},
 		{"raw NUL bytes", formType, "grant_type=client_credentials&\x00\x00=\x00", basic, 0, ""},
 		{"invalid UTF-8 in scope", formType, "grant_type=client_credentials&scope=%FF%FE%C0%AF", basic, 400, "invalid_scope"},
@@ -777,21 +772,21 @@ func TestTokenHostileInput(t *testing.T) {
 
 func rqCheckHostileAnswer(t *testing.T, r response, status int, code string) {
 	t.Helper()
-	if r.status >= 500 || r.status == 0 {
-		t.Fatalf("status %d: %s", r.status, r.raw)
+	if r.Status >= 500 || r.Status == 0 {
+		t.Fatalf("status %d: %s", r.Status, r.Raw)
 	}
-	if status != 0 && r.status != status {
-		t.Fatalf("status %d, want %d: %.300s", r.status, status, r.raw)
+	if status != 0 && r.Status != status {
+		t.Fatalf("status %d, want %d: %.300s", r.Status, status, r.Raw)
 	}
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		if code != "" {
-			rqWantError(t, r, r.status, code)
-		} else if e, _ := r.body["error"].(string); e == "" {
-			t.Fatalf("status %d without a JSON error: %.300q", r.status, r.raw)
+			rqWantError(t, r, r.Status, code)
+		} else if e, _ := r.Body["error"].(string); e == "" {
+			t.Fatalf("status %d without a JSON error: %.300q", r.Status, r.Raw)
 		}
 		rqWantJSONNoStore(t, r)
-		if len(r.raw) > 1024 {
-			t.Errorf("the error echoes %d bytes back", len(r.raw))
+		if len(r.Raw) > 1024 {
+			t.Errorf("the error echoes %d bytes back", len(r.Raw))
 		}
 	}
 }
@@ -799,9 +794,9 @@ func rqCheckHostileAnswer(t *testing.T, r response, status int, code string) {
 // rqIntrospect posts token to the introspection endpoint with Basic auth.
 func rqIntrospect(t *testing.T, id, secret, token string) response {
 	t.Helper()
-	r := post(t, "/oauth/introspect", formType, form("token", token), "Authorization", rqBasic(id, secret))
-	if r.status != http.StatusOK {
-		t.Fatalf("introspection: %d %s", r.status, r.raw)
+	r := post(t, "/oauth/introspect", formType, form("token", token), "Authorization", testhttp.Basic(id, secret))
+	if r.Status != http.StatusOK {
+		t.Fatalf("introspection: %d %s", r.Status, r.Raw)
 	}
 	rqWantJSONNoStore(t, r)
 	return r
@@ -809,9 +804,9 @@ func rqIntrospect(t *testing.T, id, secret, token string) response {
 
 func rqRevoke(t *testing.T, id, secret, token string, kv ...string) {
 	t.Helper()
-	r := post(t, "/oauth/revoke", formType, form(append([]string{"token", token}, kv...)...), "Authorization", rqBasic(id, secret))
-	if r.status != http.StatusOK {
-		t.Fatalf("revocation: %d %s", r.status, r.raw)
+	r := post(t, "/oauth/revoke", formType, form(append([]string{"token", token}, kv...)...), "Authorization", testhttp.Basic(id, secret))
+	if r.Status != http.StatusOK {
+		t.Fatalf("revocation: %d %s", r.Status, r.Raw)
 	}
 }
 
@@ -819,15 +814,15 @@ func rqRevoke(t *testing.T, id, secret, token string, kv ...string) {
 // nothing else.
 func rqInactive(t *testing.T, r response) {
 	t.Helper()
-	if r.body["active"] != false || len(r.body) != 1 {
-		t.Fatalf("want {\"active\":false}, got %s", r.raw)
+	if r.Body["active"] != false || len(r.Body) != 1 {
+		t.Fatalf("want {\"active\":false}, got %s", r.Raw)
 	}
 }
 
 // rqEventuallyInactive waits for a revocation to reach introspection.
 func rqEventuallyInactive(t *testing.T, id, secret, token string) {
 	t.Helper()
-	eventually(t, func() string { return rqIntrospect(t, id, secret, token).raw }).
+	eventually(t, func() string { return rqIntrospect(t, id, secret, token).Raw }).
 		WithTimeout(5 * time.Second).Should(gomega.MatchJSON(`{"active":false}`))
 }
 
@@ -839,13 +834,13 @@ func TestIntrospection(t *testing.T) {
 	})
 	pub, _ := f.Client("app", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}})
 	u, pw := f.User("ivan", v1alpha1.OAuthUserSpec{})
-	basic := rqBasic(rs, rsSecret)
+	basic := testhttp.Basic(rs, rsSecret)
 	body, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "client_credentials", "scope", "api.read"), "Authorization", basic))
 	access := body["access_token"].(string)
 
 	t.Run("client authentication is required", func(t *testing.T) {
 		rqWantError(t, post(t, "/oauth/introspect", formType, form("token", access)), 401, "invalid_client")
-		rqWantBasicChallenge(t, post(t, "/oauth/introspect", formType, form("token", access), "Authorization", rqBasic(rs, "wrong")))
+		rqWantBasicChallenge(t, post(t, "/oauth/introspect", formType, form("token", access), "Authorization", testhttp.Basic(rs, "wrong")))
 		rqWantError(t, post(t, "/oauth/introspect", formType, form("token", access, "client_id", rs, "client_secret", "wrong")), 401, "invalid_client")
 		rqWantError(t, post(t, "/oauth/introspect", formType, form("token", access, "client_id", pub)), 401, "invalid_client")
 	})
@@ -854,10 +849,10 @@ func TestIntrospection(t *testing.T) {
 	})
 	t.Run("access token just issued", func(t *testing.T) {
 		r := rqIntrospect(t, rs, rsSecret, access)
-		exp, _ := r.body["exp"].(float64)
-		if r.body["active"] != true || r.body["scope"] != "api.read" || r.body["client_id"] != rs || r.body["sub"] != "client:"+rs ||
-			!strings.EqualFold(fmt.Sprint(r.body["token_type"]), "Bearer") || r.body["iss"] != issuer {
-			t.Fatalf("introspection %s", r.raw)
+		exp, _ := r.Body["exp"].(float64)
+		if r.Body["active"] != true || r.Body["scope"] != "api.read" || r.Body["client_id"] != rs || r.Body["sub"] != "client:"+rs ||
+			!strings.EqualFold(fmt.Sprint(r.Body["token_type"]), "Bearer") || r.Body["iss"] != issuer {
+			t.Fatalf("introspection %s", r.Raw)
 		}
 		if d := time.Until(time.Unix(int64(exp), 0)); d < 59*time.Minute || d > 61*time.Minute {
 			t.Fatalf("exp in %v, want about 1h", d)
@@ -865,8 +860,8 @@ func TestIntrospection(t *testing.T) {
 	})
 	t.Run("with client_secret_post and JSON", func(t *testing.T) {
 		r := post(t, "/oauth/introspect", "application/json", rqJSON("token", access, "client_id", rs, "client_secret", rsSecret))
-		if r.status != 200 || r.body["active"] != true {
-			t.Fatalf("%d %s", r.status, r.raw)
+		if r.Status != 200 || r.Body["active"] != true {
+			t.Fatalf("%d %s", r.Status, r.Raw)
 		}
 	})
 	t.Run("garbage and tampered tokens are inactive", func(t *testing.T) {
@@ -891,13 +886,13 @@ func TestIntrospection(t *testing.T) {
 			t.Fatalf("no refresh token: %v", body)
 		}
 		r := rqIntrospect(t, rs, rsSecret, at)
-		if r.body["active"] != true || r.body["sub"] != string(u.UID) || r.body["username"] != "ivan" || r.body["client_id"] != rs {
-			t.Fatalf("access token introspection %s", r.raw)
+		if r.Body["active"] != true || r.Body["sub"] != string(u.UID) || r.Body["username"] != "ivan" || r.Body["client_id"] != rs {
+			t.Fatalf("access token introspection %s", r.Raw)
 		}
 		r = rqIntrospect(t, rs, rsSecret, rt)
-		exp, _ := r.body["exp"].(float64)
-		if r.body["active"] != true || r.body["client_id"] != rs || r.body["sub"] != string(u.UID) || r.body["scope"] != "api.read offline_access" || exp <= float64(time.Now().Unix()) {
-			t.Fatalf("refresh token introspection %s", r.raw)
+		exp, _ := r.Body["exp"].(float64)
+		if r.Body["active"] != true || r.Body["client_id"] != rs || r.Body["sub"] != string(u.UID) || r.Body["scope"] != "api.read offline_access" || exp <= float64(time.Now().Unix()) {
+			t.Fatalf("refresh token introspection %s", r.Raw)
 		}
 		rqRevoke(t, rs, rsSecret, rt)
 		rqEventuallyInactive(t, rs, rsSecret, rt)
@@ -923,7 +918,7 @@ func TestRevocation(t *testing.T) {
 	_, pw := f.User("judy", v1alpha1.OAuthUserSpec{})
 	signIn := func(t *testing.T, id, secret string) (access, refresh string) {
 		t.Helper()
-		body, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "password", "username", "judy", "password", pw, "scope", "offline_access"), "Authorization", rqBasic(id, secret)))
+		body, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "password", "username", "judy", "password", pw, "scope", "offline_access"), "Authorization", testhttp.Basic(id, secret)))
 		access, _ = body["access_token"].(string)
 		refresh, _ = body["refresh_token"].(string)
 		if refresh == "" {
@@ -933,21 +928,21 @@ func TestRevocation(t *testing.T) {
 	}
 	refresh := func(t *testing.T, id, secret, tok string) response {
 		t.Helper()
-		return post(t, "/oauth/token", formType, form("grant_type", "refresh_token", "refresh_token", tok), "Authorization", rqBasic(id, secret))
+		return post(t, "/oauth/token", formType, form("grant_type", "refresh_token", "refresh_token", tok), "Authorization", testhttp.Basic(id, secret))
 	}
 
 	t.Run("client authentication is required", func(t *testing.T) {
 		rqWantError(t, post(t, "/oauth/revoke", formType, form("token", "x")), 401, "invalid_client")
-		rqWantBasicChallenge(t, post(t, "/oauth/revoke", formType, form("token", "x"), "Authorization", rqBasic(a, "wrong")))
+		rqWantBasicChallenge(t, post(t, "/oauth/revoke", formType, form("token", "x"), "Authorization", testhttp.Basic(a, "wrong")))
 	})
 	t.Run("token is required", func(t *testing.T) {
-		rqWantError(t, post(t, "/oauth/revoke", formType, form("token_type_hint", "refresh_token"), "Authorization", rqBasic(a, aSecret)), 400, "invalid_request")
+		rqWantError(t, post(t, "/oauth/revoke", formType, form("token_type_hint", "refresh_token"), "Authorization", testhttp.Basic(a, aSecret)), 400, "invalid_request")
 	})
 	t.Run("unknown tokens are 200", func(t *testing.T) {
 		for _, tok := range []string{"garbage", "twr_" + strings.Repeat("ab", 16) + "_x", "twr_nonsense", "a.b.c"} {
-			r := post(t, "/oauth/revoke", formType, form("token", tok), "Authorization", rqBasic(a, aSecret))
-			if r.status != http.StatusOK {
-				t.Fatalf("revoke %q: %d %s", tok, r.status, r.raw)
+			r := post(t, "/oauth/revoke", formType, form("token", tok), "Authorization", testhttp.Basic(a, aSecret))
+			if r.Status != http.StatusOK {
+				t.Fatalf("revoke %q: %d %s", tok, r.Status, r.Raw)
 			}
 		}
 	})
@@ -975,8 +970,8 @@ func TestRevocation(t *testing.T) {
 		body, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "password", "username", "judy", "password", pw, "scope", "offline_access", "client_id", pub)))
 		rt, _ := body["refresh_token"].(string)
 		r := post(t, "/oauth/revoke", formType, form("token", rt, "client_id", pub))
-		if r.status != http.StatusOK {
-			t.Fatalf("revoke: %d %s", r.status, r.raw)
+		if r.Status != http.StatusOK {
+			t.Fatalf("revoke: %d %s", r.Status, r.Raw)
 		}
 		rqWaitFamilyGone(t, f.NS, rt)
 		rqWantError(t, post(t, "/oauth/token", formType, form("grant_type", "refresh_token", "refresh_token", rt, "client_id", pub)), 400, "invalid_grant")
@@ -984,9 +979,9 @@ func TestRevocation(t *testing.T) {
 	t.Run("another client cannot revoke", func(t *testing.T) {
 		at, rt := signIn(t, a, aSecret)
 		for _, tok := range []string{at, rt} {
-			r := post(t, "/oauth/revoke", formType, form("token", tok), "Authorization", rqBasic(b, bSecret))
-			if r.status != http.StatusOK && r.status != http.StatusBadRequest && r.status != http.StatusForbidden {
-				t.Fatalf("foreign revoke: %d %s", r.status, r.raw)
+			r := post(t, "/oauth/revoke", formType, form("token", tok), "Authorization", testhttp.Basic(b, bSecret))
+			if r.Status != http.StatusOK && r.Status != http.StatusBadRequest && r.Status != http.StatusForbidden {
+				t.Fatalf("foreign revoke: %d %s", r.Status, r.Raw)
 			}
 		}
 		// A revocation by a itself, made afterwards, reaching introspection
@@ -994,8 +989,8 @@ func TestRevocation(t *testing.T) {
 		marker, _ := signIn(t, a, aSecret)
 		rqRevoke(t, a, aSecret, marker)
 		rqEventuallyInactive(t, a, aSecret, marker)
-		if r := rqIntrospect(t, a, aSecret, at); r.body["active"] != true {
-			t.Fatalf("another client revoked the access token: %s", r.raw)
+		if r := rqIntrospect(t, a, aSecret, at); r.Body["active"] != true {
+			t.Fatalf("another client revoked the access token: %s", r.Raw)
 		}
 		rqWantToken(t, refresh(t, a, aSecret, rt))
 	})
@@ -1026,10 +1021,10 @@ func TestRevocationThenImmediateRefresh(t *testing.T) {
 	})
 	_, pw := f.User("kim", v1alpha1.OAuthUserSpec{})
 	for i := 0; i < 10; i++ {
-		body, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "password", "username", "kim", "password", pw, "scope", "offline_access"), "Authorization", rqBasic(a, aSecret)))
+		body, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "password", "username", "kim", "password", pw, "scope", "offline_access"), "Authorization", testhttp.Basic(a, aSecret)))
 		rt, _ := body["refresh_token"].(string)
 		rqRevoke(t, a, aSecret, rt)
-		rqWantError(t, post(t, "/oauth/token", formType, form("grant_type", "refresh_token", "refresh_token", rt), "Authorization", rqBasic(a, aSecret)), 400, "invalid_grant")
+		rqWantError(t, post(t, "/oauth/token", formType, form("grant_type", "refresh_token", "refresh_token", rt), "Authorization", testhttp.Basic(a, aSecret)), 400, "invalid_grant")
 	}
 }
 
@@ -1045,7 +1040,7 @@ func TestUserinfo(t *testing.T) {
 	})
 	token := func(t *testing.T, scope string) string {
 		t.Helper()
-		body, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "password", "username", "frank", "password", pw, "scope", scope), "Authorization", rqBasic(id, secret)))
+		body, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "password", "username", "frank", "password", pw, "scope", scope), "Authorization", testhttp.Basic(id, secret)))
 		return body["access_token"].(string)
 	}
 	userinfo := func(t *testing.T, method, tok string) response {
@@ -1060,20 +1055,20 @@ func TestUserinfo(t *testing.T) {
 
 	wantClaims := func(t *testing.T, r response, want map[string]any, absent ...string) {
 		t.Helper()
-		if r.status != http.StatusOK {
-			t.Fatalf("userinfo: %d %s", r.status, r.raw)
+		if r.Status != http.StatusOK {
+			t.Fatalf("userinfo: %d %s", r.Status, r.Raw)
 		}
-		if mt, _, _ := mime.ParseMediaType(r.header.Get("Content-Type")); mt != "application/json" {
-			t.Errorf("Content-Type %q", r.header.Get("Content-Type"))
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+			t.Errorf("Content-Type %q", r.Header.Get("Content-Type"))
 		}
 		for k, v := range want {
-			if fmt.Sprint(r.body[k]) != fmt.Sprint(v) {
-				t.Errorf("%s = %v, want %v (%s)", k, r.body[k], v, r.raw)
+			if fmt.Sprint(r.Body[k]) != fmt.Sprint(v) {
+				t.Errorf("%s = %v, want %v (%s)", k, r.Body[k], v, r.Raw)
 			}
 		}
 		for _, k := range absent {
-			if _, ok := r.body[k]; ok {
-				t.Errorf("%s released: %s", k, r.raw)
+			if _, ok := r.Body[k]; ok {
+				t.Errorf("%s released: %s", k, r.Raw)
 			}
 		}
 	}
@@ -1096,25 +1091,25 @@ func TestUserinfo(t *testing.T) {
 	})
 	t.Run("without openid: insufficient_scope", func(t *testing.T) {
 		r := userinfo(t, http.MethodGet, token(t, "profile email api.read"))
-		if r.status != http.StatusForbidden {
-			t.Fatalf("status %d, want 403: %s", r.status, r.raw)
+		if r.Status != http.StatusForbidden {
+			t.Fatalf("status %d, want 403: %s", r.Status, r.Raw)
 		}
-		if h := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(h, "Bearer") || !strings.Contains(h, `error="insufficient_scope"`) {
+		if h := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(h, "Bearer") || !strings.Contains(h, `error="insufficient_scope"`) {
 			t.Fatalf("WWW-Authenticate %q", h)
 		}
-		if _, leaked := r.body["email"]; leaked {
-			t.Fatalf("claims released without openid: %s", r.raw)
+		if _, leaked := r.Body["email"]; leaked {
+			t.Fatalf("claims released without openid: %s", r.Raw)
 		}
 	})
 	t.Run("no token: 401 Bearer challenge without an error code", func(t *testing.T) {
 		for _, r := range []response{
 			userinfo(t, http.MethodGet, ""),
 			userinfo(t, http.MethodPost, ""),
-			rqRequest(t, http.MethodGet, "/userinfo", "", nil, "Authorization", rqBasic(id, secret)),
+			rqRequest(t, http.MethodGet, "/userinfo", "", nil, "Authorization", testhttp.Basic(id, secret)),
 		} {
-			h := r.header.Get("WWW-Authenticate")
-			if r.status != http.StatusUnauthorized || !strings.HasPrefix(h, "Bearer") {
-				t.Fatalf("status %d WWW-Authenticate %q", r.status, h)
+			h := r.Header.Get("WWW-Authenticate")
+			if r.Status != http.StatusUnauthorized || !strings.HasPrefix(h, "Bearer") {
+				t.Fatalf("status %d WWW-Authenticate %q", r.Status, h)
 			}
 			// RFC 6750 §3.1: no error code when the request has no token.
 			if strings.Contains(h, "error=") {
@@ -1123,7 +1118,7 @@ func TestUserinfo(t *testing.T) {
 		}
 	})
 	t.Run("invalid tokens: 401 invalid_token", func(t *testing.T) {
-		cc, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "client_credentials", "scope", "api.read"), "Authorization", rqBasic(id, secret)))
+		cc, _ := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "client_credentials", "scope", "api.read"), "Authorization", testhttp.Basic(id, secret)))
 		parts := strings.Split(full, ".")
 		for name, tok := range map[string]string{
 			"garbage":                      "garbage",
@@ -1134,9 +1129,9 @@ func TestUserinfo(t *testing.T) {
 			"signature of another token":   parts[0] + "." + parts[1] + "." + strings.Split(cc["access_token"].(string), ".")[2],
 		} {
 			r := userinfo(t, http.MethodGet, tok)
-			h := r.header.Get("WWW-Authenticate")
-			if r.status != http.StatusUnauthorized || !strings.HasPrefix(h, "Bearer") || !strings.Contains(h, `error="invalid_token"`) {
-				t.Errorf("%s: status %d WWW-Authenticate %q %s", name, r.status, h, r.raw)
+			h := r.Header.Get("WWW-Authenticate")
+			if r.Status != http.StatusUnauthorized || !strings.HasPrefix(h, "Bearer") || !strings.Contains(h, `error="invalid_token"`) {
+				t.Errorf("%s: status %d WWW-Authenticate %q %s", name, r.Status, h, r.Raw)
 			}
 		}
 	})
@@ -1144,8 +1139,8 @@ func TestUserinfo(t *testing.T) {
 		tok := token(t, "openid")
 		wantClaims(t, userinfo(t, http.MethodGet, tok), map[string]any{"sub": string(u.UID)})
 		rqRevoke(t, id, secret, tok)
-		eventually(t, func() int { return userinfo(t, http.MethodGet, tok).status }).WithTimeout(5 * time.Second).Should(gomega.Equal(http.StatusUnauthorized))
-		h := userinfo(t, http.MethodGet, tok).header.Get("WWW-Authenticate")
+		eventually(t, func() int { return userinfo(t, http.MethodGet, tok).Status }).WithTimeout(5 * time.Second).Should(gomega.Equal(http.StatusUnauthorized))
+		h := userinfo(t, http.MethodGet, tok).Header.Get("WWW-Authenticate")
 		if !strings.Contains(h, `error="invalid_token"`) {
 			t.Fatalf("WWW-Authenticate %q", h)
 		}

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,24 +20,9 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
-
-// sendTo makes a request to the server at base; header is key, value, ...
-func sendTo(t *testing.T, base, method, path, contentType string, body io.Reader, header ...string) response {
-	t.Helper()
-	req, err := http.NewRequest(method, base+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	return do(t, req)
-}
 
 // The previous client secret of a rotation (client_secret_previous) works
 // during the overlap only: once its expiry passed it is refused although
@@ -56,16 +40,16 @@ func TestClientSecretPreviousExpires(t *testing.T) {
 	}
 	authenticate := map[string]func(secret string) response{
 		"token, Basic": func(s string) response {
-			return sendTo(t, base, http.MethodPost, "/oauth/token", formType, strings.NewReader(form("grant_type", "client_credentials")), "Authorization", rqBasic(id, s))
+			return testhttp.Post(t, base+"/oauth/token", formType, form("grant_type", "client_credentials"), "Authorization", testhttp.Basic(id, s))
 		},
 		"token, body": func(s string) response {
-			return sendTo(t, base, http.MethodPost, "/oauth/token", formType, strings.NewReader(form("grant_type", "client_credentials", "client_id", id, "client_secret", s)))
+			return testhttp.Post(t, base+"/oauth/token", formType, form("grant_type", "client_credentials", "client_id", id, "client_secret", s))
 		},
 		"introspection": func(s string) response {
-			return sendTo(t, base, http.MethodPost, "/oauth/introspect", formType, strings.NewReader(form("token", "x")), "Authorization", rqBasic(id, s))
+			return testhttp.Post(t, base+"/oauth/introspect", formType, form("token", "x"), "Authorization", testhttp.Basic(id, s))
 		},
 		"revocation": func(s string) response {
-			return sendTo(t, base, http.MethodPost, "/oauth/revoke", formType, strings.NewReader(form("token", "x", "client_id", id, "client_secret", s)))
+			return testhttp.Post(t, base+"/oauth/revoke", formType, form("token", "x", "client_id", id, "client_secret", s))
 		},
 	}
 	check := func(t *testing.T, when string, secret string, accepted bool) {
@@ -73,10 +57,10 @@ func TestClientSecretPreviousExpires(t *testing.T) {
 		for name, send := range authenticate {
 			r := send(secret)
 			switch {
-			case accepted && r.status != http.StatusOK:
-				t.Errorf("%s, %s: %d %s, want 200", when, name, r.status, r.raw)
-			case !accepted && (r.status != http.StatusUnauthorized || r.body["error"] != "invalid_client"):
-				t.Errorf("%s, %s: %d %s, want 401 invalid_client", when, name, r.status, r.raw)
+			case accepted && r.Status != http.StatusOK:
+				t.Errorf("%s, %s: %d %s, want 200", when, name, r.Status, r.Raw)
+			case !accepted && (r.Status != http.StatusUnauthorized || r.Body["error"] != "invalid_client"):
+				t.Errorf("%s, %s: %d %s, want 401 invalid_client", when, name, r.Status, r.Raw)
 			}
 		}
 	}
@@ -176,11 +160,11 @@ func TestBearerTokenTypeAlgorithmAndExpiry(t *testing.T) {
 	_, pw := f.User("frank", v1alpha1.OAuthUserSpec{})
 	clk := clocktesting.NewFakeClock(time.Now())
 	base := startServer(t, tokenserver.Options{Clock: clk})
-	r := sendTo(t, base, http.MethodPost, "/oauth/token", formType, strings.NewReader(form("grant_type", "password", "username", "frank", "password", pw, "scope", "openid profile")), "Authorization", rqBasic(id, secret))
-	access, _ := r.body["access_token"].(string)
-	idToken, _ := r.body["id_token"].(string)
-	if r.status != http.StatusOK || access == "" || idToken == "" {
-		t.Fatalf("password grant: %d %s", r.status, r.raw)
+	r := testhttp.Post(t, base+"/oauth/token", formType, form("grant_type", "password", "username", "frank", "password", pw, "scope", "openid profile"), "Authorization", testhttp.Basic(id, secret))
+	access, _ := r.Body["access_token"].(string)
+	idToken, _ := r.Body["id_token"].(string)
+	if r.Status != http.StatusOK || access == "" || idToken == "" {
+		t.Fatalf("password grant: %d %s", r.Status, r.Raw)
 	}
 
 	fg := forger{t: t, keys: h.Keys.Stored()}
@@ -197,16 +181,16 @@ func TestBearerTokenTypeAlgorithmAndExpiry(t *testing.T) {
 	pub, _ := json.Marshal(es.Private.Public())
 
 	userinfo := func(tok string) response {
-		return sendTo(t, base, http.MethodGet, "/userinfo", "", nil, "Authorization", "Bearer "+tok)
+		return testhttp.Send(t, http.MethodGet, base+"/userinfo", "", nil, "Authorization", "Bearer "+tok)
 	}
 	introspect := func(tok string) response {
-		return sendTo(t, base, http.MethodPost, "/oauth/introspect", formType, strings.NewReader(form("token", tok)), "Authorization", rqBasic(id, secret))
+		return testhttp.Post(t, base+"/oauth/introspect", formType, form("token", tok), "Authorization", testhttp.Basic(id, secret))
 	}
 	// The forger's own path is sound: the same claims re-signed as the
 	// server signs them are accepted.
 	for name, tok := range map[string]string{"the access token": access, "re-signed as at+jwt": fg.sign(es, jose.ES256, kid, keys.TypeAccessToken, payload)} {
-		if u, i := userinfo(tok), introspect(tok); u.status != http.StatusOK || i.body["active"] != true {
-			t.Fatalf("%s: userinfo %d %s, introspection %s", name, u.status, u.raw, i.raw)
+		if u, i := userinfo(tok), introspect(tok); u.Status != http.StatusOK || i.Body["active"] != true {
+			t.Fatalf("%s: userinfo %d %s, introspection %s", name, u.Status, u.Raw, i.Raw)
 		}
 	}
 
@@ -225,8 +209,8 @@ func TestBearerTokenTypeAlgorithmAndExpiry(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			u := userinfo(tok)
-			if h := u.header.Get("WWW-Authenticate"); u.status != http.StatusUnauthorized || !strings.HasPrefix(h, "Bearer") || !strings.Contains(h, `error="invalid_token"`) {
-				t.Errorf("userinfo: %d, WWW-Authenticate %q, %s; want 401 invalid_token", u.status, h, u.raw)
+			if h := u.Header.Get("WWW-Authenticate"); u.Status != http.StatusUnauthorized || !strings.HasPrefix(h, "Bearer") || !strings.Contains(h, `error="invalid_token"`) {
+				t.Errorf("userinfo: %d, WWW-Authenticate %q, %s; want 401 invalid_token", u.Status, h, u.Raw)
 			}
 			rqInactive(t, introspect(tok))
 		})
@@ -235,8 +219,8 @@ func TestBearerTokenTypeAlgorithmAndExpiry(t *testing.T) {
 	t.Run("expired by the clock", func(t *testing.T) {
 		clk.Step(61 * time.Minute)
 		u := userinfo(access)
-		if h := u.header.Get("WWW-Authenticate"); u.status != http.StatusUnauthorized || !strings.Contains(h, `error="invalid_token"`) {
-			t.Errorf("userinfo: %d, WWW-Authenticate %q; want 401 invalid_token", u.status, h)
+		if h := u.Header.Get("WWW-Authenticate"); u.Status != http.StatusUnauthorized || !strings.Contains(h, `error="invalid_token"`) {
+			t.Errorf("userinfo: %d, WWW-Authenticate %q; want 401 invalid_token", u.Status, h)
 		}
 		rqInactive(t, introspect(access))
 	})
@@ -255,10 +239,10 @@ func TestUserOfAnotherNamespaceCannotSignIn(t *testing.T) {
 	// keeps them off the suite's budget.
 	base := startServer(t, tokenserver.Options{})
 	signIn := func(path, username, clientID, clientSecret string) response {
-		return sendTo(t, base, http.MethodPost, path, formType, strings.NewReader(form("grant_type", "password", "username", username, "password", pw)), "Authorization", rqBasic(clientID, clientSecret))
+		return testhttp.Post(t, base+path, formType, form("grant_type", "password", "username", username, "password", pw), "Authorization", testhttp.Basic(clientID, clientSecret))
 	}
-	if r := signIn("/oauth/token", "mallory", theirs, theirSecret); r.status != http.StatusOK {
-		t.Fatalf("mallory through a client of her namespace: %d %s", r.status, r.raw)
+	if r := signIn("/oauth/token", "mallory", theirs, theirSecret); r.Status != http.StatusOK {
+		t.Fatalf("mallory through a client of her namespace: %d %s", r.Status, r.Raw)
 	}
 	for _, c := range []struct{ name, path, username string }{
 		{"username", "/oauth/token", "mallory"},
@@ -269,8 +253,8 @@ func TestUserOfAnotherNamespaceCannotSignIn(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := signIn(c.path, c.username, id, secret)
-			if r.status != http.StatusBadRequest || r.body["error"] != "invalid_grant" {
-				t.Fatalf("%d %s, want 400 invalid_grant", r.status, r.raw)
+			if r.Status != http.StatusBadRequest || r.Body["error"] != "invalid_grant" {
+				t.Fatalf("%d %s, want 400 invalid_grant", r.Status, r.Raw)
 			}
 		})
 	}

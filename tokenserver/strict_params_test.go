@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 )
 
 func TestTokenRefusesRepeatedJSONKeysAndSimpleRequestTypes(t *testing.T) {
 	f := newFixture(t)
 	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{Scopes: []string{"read", "admin"}})
-	basic := rqBasic(id, secret)
+	basic := testhttp.Basic(id, secret)
 	for _, c := range []struct{ name, contentType, body string }{
 		{"scope twice in JSON", "application/json", `{"grant_type":"client_credentials","scope":"read","scope":"admin"}`},
 		{"scope twice in JSON declared as a form", formType, `{"grant_type":"client_credentials","scope":"read","scope":"admin"}`},

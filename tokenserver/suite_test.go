@@ -7,19 +7,17 @@ package tokenserver_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
@@ -59,56 +57,30 @@ type fixture = servertest.Fixture
 func newFixture(t testing.TB) *fixture { return h.NewFixture(t) }
 
 // response is a raw HTTP answer.
-type response struct {
-	status int
-	header http.Header
-	body   map[string]any
-	raw    string
-}
+type response = testhttp.Response
 
+// post posts body to the suite's server at path; header is key, value, ...
 func post(t testing.TB, path, contentType, body string, header ...string) response {
 	t.Helper()
-	return send(t, http.MethodPost, path, contentType, strings.NewReader(body), header...)
+	return testhttp.Post(t, issuer+path, contentType, body, header...)
 }
 
 // send makes a request to the suite's token server; header is key, value, ...
 func send(t testing.TB, method, path, contentType string, body io.Reader, header ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, issuer+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	return do(t, req)
+	return testhttp.Send(t, method, issuer+path, contentType, body, header...)
 }
 
+// do sends req and reads the answer.
 func do(t testing.TB, req *http.Request) response {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	_ = json.Unmarshal(raw, &r.body)
-	return r
+	return testhttp.MustDo(t, req)
 }
 
-func form(kv ...string) string {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Set(kv[i], kv[i+1])
-	}
-	return v.Encode()
-}
+// form encodes key, value, ... as a form body.
+func form(kv ...string) string { return testhttp.Form(kv...) }
 
-const formType = "application/x-www-form-urlencoded"
+const formType = testhttp.FormType
 
 // startServer starts another token server over the suite's state (the same
 // stores and signing keys), e.g. a second replica or one with a fake clock,

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 )
 
@@ -31,21 +32,7 @@ func tnTeams(t *testing.T) (a, b *fixture, aud string) {
 
 func tnClientCredentials(t *testing.T, id, secret string, kv ...string) response {
 	t.Helper()
-	return post(t, "/oauth/token", formType, form(append([]string{"grant_type", "client_credentials"}, kv...)...), "Authorization", rqBasic(id, secret))
-}
-
-func tnAud(claims map[string]any) []string {
-	switch v := claims["aud"].(type) {
-	case string:
-		return []string{v}
-	case []any:
-		var out []string
-		for _, x := range v {
-			out = append(out, x.(string))
-		}
-		return out
-	}
-	return nil
+	return post(t, "/oauth/token", formType, form(append([]string{"grant_type", "client_credentials"}, kv...)...), "Authorization", testhttp.Basic(id, secret))
 }
 
 func TestTenantGrantedAudienceAndNothingMore(t *testing.T) {
@@ -53,12 +40,12 @@ func TestTenantGrantedAudienceAndNothingMore(t *testing.T) {
 	id, secret := a.Client("billing", v1alpha1.OAuthClientSpec{Scopes: []string{"payments.read", "payments.admin", "invoices.read"}, Audiences: []string{aud}})
 
 	_, claims := rqWantToken(t, tnClientCredentials(t, id, secret, "scope", "payments.read"))
-	if got := tnAud(claims); !slices.Equal(got, []string{aud}) || claims["scope"] != "payments.read" || claims["tokenwarden.dev/namespace"] != a.NS {
+	if got := testhttp.Audiences(claims); !slices.Equal(got, []string{aud}) || claims["scope"] != "payments.read" || claims["tokenwarden.dev/namespace"] != a.NS {
 		t.Fatalf("granted token: aud %v scope %v namespace %v", got, claims["scope"], claims["tokenwarden.dev/namespace"])
 	}
 	// By default: the granted audience, with only the granted scopes.
 	_, claims = rqWantToken(t, tnClientCredentials(t, id, secret))
-	if got := tnAud(claims); !slices.Equal(got, []string{aud}) || claims["scope"] != "payments.read" {
+	if got := testhttp.Audiences(claims); !slices.Equal(got, []string{aud}) || claims["scope"] != "payments.read" {
 		t.Fatalf("default token: aud %v scope %v, want %s and payments.read", got, claims["scope"], aud)
 	}
 	// The scope the resource defines but does not grant.
@@ -67,7 +54,7 @@ func TestTenantGrantedAudienceAndNothingMore(t *testing.T) {
 	// Its own scope is for itself, not for the resource.
 	rqWantError(t, tnClientCredentials(t, id, secret, "scope", "invoices.read", "audience", aud), http.StatusBadRequest, "invalid_scope")
 	_, claims = rqWantToken(t, tnClientCredentials(t, id, secret, "scope", "invoices.read", "audience", id))
-	if got := tnAud(claims); !slices.Equal(got, []string{id}) {
+	if got := testhttp.Audiences(claims); !slices.Equal(got, []string{id}) {
 		t.Fatalf("own scope: aud %v, want the client itself", got)
 	}
 }
@@ -84,7 +71,7 @@ func TestTenantSelfDeclaredAudienceIsNotGranted(t *testing.T) {
 	rqWantError(t, tnClientCredentials(t, id, secret, "scope", "payments.admin"), http.StatusBadRequest, "invalid_scope")
 	_, claims := rqWantToken(t, tnClientCredentials(t, id, secret))
 	scope, _ := claims["scope"].(string)
-	if got := tnAud(claims); slices.Contains(got, aud) || strings.Contains(scope, "payments.") {
+	if got := testhttp.Audiences(claims); slices.Contains(got, aud) || strings.Contains(scope, "payments.") {
 		t.Fatalf("the default token of a self-declared audience carries it: aud %v scope %q", got, claims["scope"])
 	}
 	if claims["tokenwarden.dev/namespace"] != evil.NS {
@@ -104,8 +91,8 @@ func TestTenantResourceServerIntrospectsGrantedToken(t *testing.T) {
 	rs, rsSecret := b.Client("payments-api", v1alpha1.OAuthClientSpec{})
 	body, _ := rqWantToken(t, tnClientCredentials(t, id, secret))
 	r := rqIntrospect(t, rs, rsSecret, body["access_token"].(string))
-	if r.body["active"] != true || r.body["tokenwarden.dev/namespace"] != a.NS || r.body["scope"] != "payments.read" {
-		t.Fatalf("introspection by the resource's namespace: %s", r.raw)
+	if r.Body["active"] != true || r.Body["tokenwarden.dev/namespace"] != a.NS || r.Body["scope"] != "payments.read" {
+		t.Fatalf("introspection by the resource's namespace: %s", r.Raw)
 	}
 	// A third namespace learns nothing.
 	other := newFixture(t)
@@ -119,7 +106,7 @@ func TestTenantSameNamespaceNeedsNoGrant(t *testing.T) {
 	f.Resource("orders", v1alpha1.OAuthResourceSpec{Audience: aud, Scopes: []string{"orders.read"}})
 	id, secret := f.Client("shop", v1alpha1.OAuthClientSpec{Scopes: []string{"orders.read"}, Audiences: []string{aud}})
 	_, claims := rqWantToken(t, tnClientCredentials(t, id, secret, "scope", "orders.read", "audience", aud))
-	if got := tnAud(claims); !slices.Equal(got, []string{aud}) {
+	if got := testhttp.Audiences(claims); !slices.Equal(got, []string{aud}) {
 		t.Fatalf("aud %v, want %s", got, aud)
 	}
 	// A resource that opts out of its own namespace grants it nothing.
@@ -140,7 +127,7 @@ func TestTenantNamespaceSelectorGrant(t *testing.T) {
 	rqWantError(t, tnClientCredentials(t, id, secret, "audience", aud), http.StatusBadRequest, "invalid_target")
 	h.Mem.Directory.PutNamespaceLabels(a.NS, map[string]string{"team": "finance-" + b.NS})
 	_, claims := rqWantToken(t, tnClientCredentials(t, id, secret, "audience", aud, "scope", "reports.read"))
-	if got := tnAud(claims); !slices.Equal(got, []string{aud}) {
+	if got := testhttp.Audiences(claims); !slices.Equal(got, []string{aud}) {
 		t.Fatalf("aud %v, want %s", got, aud)
 	}
 }
@@ -159,7 +146,7 @@ func TestTenantSubjectsNeverCollide(t *testing.T) {
 	f := newFixture(t)
 	u, pw := f.User("victim", v1alpha1.OAuthUserSpec{})
 	pc, pcSecret := f.Client("app", v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}, Scopes: []string{"openid"}})
-	_, userClaims := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "password", "username", "victim", "password", pw, "scope", "openid"), "Authorization", rqBasic(pc, pcSecret)))
+	_, userClaims := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "password", "username", "victim", "password", pw, "scope", "openid"), "Authorization", testhttp.Basic(pc, pcSecret)))
 
 	id, secret := f.Client("squatter", v1alpha1.OAuthClientSpec{ClientID: string(u.UID), Scopes: []string{"openid"}})
 	body, claims := rqWantToken(t, tnClientCredentials(t, id, secret))
@@ -167,8 +154,8 @@ func TestTenantSubjectsNeverCollide(t *testing.T) {
 		t.Fatalf("client sub %v, user sub %v: the spaces must be disjoint", claims["sub"], userClaims["sub"])
 	}
 	r := send(t, http.MethodGet, "/userinfo", "", nil, "Authorization", "Bearer "+body["access_token"].(string))
-	if r.status != http.StatusUnauthorized {
-		t.Fatalf("userinfo with a client's token: %d %s", r.status, r.raw)
+	if r.Status != http.StatusUnauthorized {
+		t.Fatalf("userinfo with a client's token: %d %s", r.Status, r.Raw)
 	}
 }
 
@@ -180,14 +167,14 @@ func TestTenantRefreshRechecksGrants(t *testing.T) {
 		Scopes:     []string{"payments.read"}, Audiences: []string{aud},
 	})
 	_, pw := a.User("ann", v1alpha1.OAuthUserSpec{})
-	basic := rqBasic(id, secret)
+	basic := testhttp.Basic(id, secret)
 	body, claims := rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "password", "username", "ann", "password", pw), "Authorization", basic))
-	if got := tnAud(claims); !slices.Equal(got, []string{aud}) || claims["scope"] != "payments.read" {
+	if got := testhttp.Audiences(claims); !slices.Equal(got, []string{aud}) || claims["scope"] != "payments.read" {
 		t.Fatalf("first token: aud %v scope %v", got, claims["scope"])
 	}
 	b.Resource("payments", v1alpha1.OAuthResourceSpec{Audience: aud, Scopes: []string{"payments.read", "payments.admin"}})
 	body, claims = rqWantToken(t, post(t, "/oauth/token", formType, form("grant_type", "refresh_token", "refresh_token", body["refresh_token"].(string)), "Authorization", basic))
-	if got := tnAud(claims); slices.Contains(got, aud) || claims["scope"] != nil {
+	if got := testhttp.Audiences(claims); slices.Contains(got, aud) || claims["scope"] != nil {
 		t.Fatalf("after the grant was withdrawn: aud %v scope %v", got, claims["scope"])
 	}
 	if body["refresh_token"] == "" {

@@ -12,6 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
+	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
 
 // rqWaitFamilyGone waits until the manager's cache no longer holds the
@@ -38,12 +40,12 @@ func TestRevocation(t *testing.T) {
 	_, pw := f.user("judy", v1alpha1.OAuthUserSpec{})
 	signIn := func(t *testing.T, creds ...string) string {
 		t.Helper()
-		return rfOK(t, rfPost(t, issuer, "/oauth/token", form(append([]string{"grant_type", "password", "username", "judy", "password", pw, "scope", "offline_access"}, creds...)...)), "sign-in")
+		return servertest.WantRefreshToken(t, testhttp.Post(t, issuer+"/oauth/token", formType, form(append([]string{"grant_type", "password", "username", "judy", "password", pw, "scope", "offline_access"}, creds...)...)), "sign-in")
 	}
 	revoke := func(t *testing.T, creds ...string) {
 		t.Helper()
-		if r := rfPost(t, issuer, "/oauth/revoke", form(creds...)); r.status != http.StatusOK {
-			t.Fatalf("revoke: %d %s", r.status, r.raw)
+		if r := testhttp.Post(t, issuer+"/oauth/revoke", formType, form(creds...)); r.Status != http.StatusOK {
+			t.Fatalf("revoke: %d %s", r.Status, r.Raw)
 		}
 	}
 	t.Run("revoked refresh token fails with invalid_grant", func(t *testing.T) {
@@ -57,23 +59,23 @@ func TestRevocation(t *testing.T) {
 		}
 		rqWaitFamilyGone(t, f.ns, rt)
 		for range 2 {
-			rfErr(t, rfRefresh(t, issuer, a, aSecret, rt), 400, "invalid_grant", "refresh with a revoked token")
+			servertest.WantError(t, servertest.RefreshGrant(t, issuer, a, aSecret, rt), 400, "invalid_grant", "refresh with a revoked token")
 		}
 	})
 	t.Run("a public client revokes its own refresh token", func(t *testing.T) {
 		rt := signIn(t, "client_id", pub)
 		revoke(t, "token", rt, "client_id", pub)
 		rqWaitFamilyGone(t, f.ns, rt)
-		rfErr(t, rfPost(t, issuer, "/oauth/token", form("grant_type", "refresh_token", "refresh_token", rt, "client_id", pub)), 400, "invalid_grant", "refresh with a revoked token")
+		servertest.WantError(t, testhttp.Post(t, issuer+"/oauth/token", formType, form("grant_type", "refresh_token", "refresh_token", rt, "client_id", pub)), 400, "invalid_grant", "refresh with a revoked token")
 	})
 	t.Run("unknown family names are 200 and touch nothing", func(t *testing.T) {
 		rt := signIn(t, "client_id", a, "client_secret", aSecret)
-		fam, _ := rfTokenParts(t, rt)
+		fam, _ := servertest.TokenParts(t, rt)
 		revoke(t, "token", "twr_"+strings.Repeat("ab", 16)+"_x", "client_id", a, "client_secret", aSecret)
 		revoke(t, "token", "twr_"+fam+"_wrong-secret", "client_id", a, "client_secret", aSecret)
 		if _, err := rfFamilySecret(t, f.ns, rt); err != nil {
 			t.Fatalf("a revocation with the wrong secret removed the family: %v", err)
 		}
-		rfOK(t, rfRefresh(t, issuer, a, aSecret, rt), "refresh after foreign revocations")
+		servertest.WantRefreshToken(t, servertest.RefreshGrant(t, issuer, a, aSecret, rt), "refresh after foreign revocations")
 	})
 }

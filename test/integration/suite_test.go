@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
@@ -30,6 +29,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
 	"github.com/tokenwarden/tokenwarden/internal/testenv"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
@@ -174,22 +174,12 @@ func (f *fixture) waitReady(obj client.Object) {
 }
 
 // response is a raw HTTP answer.
-type response struct {
-	status int
-	header http.Header
-	body   map[string]any
-	raw    string
-}
+type response = testhttp.Response
 
-func form(kv ...string) string {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Set(kv[i], kv[i+1])
-	}
-	return v.Encode()
-}
+// form encodes key, value, ... as a form body.
+func form(kv ...string) string { return testhttp.Form(kv...) }
 
-const formType = "application/x-www-form-urlencoded"
+const formType = testhttp.FormType
 
 // startServer starts another token server over the suite's cluster state
 // (the same cache, API server and signing keys), e.g. a second replica or one

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
+	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
 
 // previousFamilyJSON is a refresh family in exactly the form the previous
@@ -77,7 +78,7 @@ func TestUpgradeRefreshFamily(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	start := simulateUpgrade(t)
-	id, secret := f.client("app", rfSpec("orders.read"))
+	id, secret := f.client("app", servertest.RefreshClient("orders.read"))
 	u, _ := f.user("alice", v1alpha1.OAuthUserSpec{})
 	var c v1alpha1.OAuthClient
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "app"}, &c); err != nil {
@@ -105,12 +106,12 @@ func TestUpgradeRefreshFamily(t *testing.T) {
 	old := "twr_" + famID + "_" + tokSecret
 	start()
 
-	r := rfRefresh(t, issuer, id, secret, old)
-	next := rfOK(t, r, "refresh of a family stored by the previous release")
-	if r.body["scope"] != "orders.read" {
-		t.Fatalf("scope %v, want the client's current orders.read", r.body["scope"])
+	r := servertest.RefreshGrant(t, issuer, id, secret, old)
+	next := servertest.WantRefreshToken(t, r, "refresh of a family stored by the previous release")
+	if r.Body["scope"] != "orders.read" {
+		t.Fatalf("scope %v, want the client's current orders.read", r.Body["scope"])
 	}
-	if fam, _ := rfTokenParts(t, next); fam != famID {
+	if fam, _ := servertest.TokenParts(t, next); fam != famID {
 		t.Fatalf("the successor is in family %s, want %s", fam, famID)
 	}
 
@@ -125,7 +126,7 @@ func TestUpgradeRefreshFamily(t *testing.T) {
 	if err := json.Unmarshal(s.Data["family"], &after); err != nil {
 		t.Fatalf("stored family: %v", err)
 	}
-	_, nextSecret := rfTokenParts(t, next)
+	_, nextSecret := servertest.TokenParts(t, next)
 	nextSum := sha256.Sum256([]byte(nextSecret))
 	if after["current"] != hex.EncodeToString(nextSum[:]) || after["previous"] != before["current"] {
 		t.Fatalf("rotated family: current %v previous %v", after["current"], after["previous"])
@@ -145,7 +146,7 @@ func TestUpgradeRefreshFamily(t *testing.T) {
 	}
 	// The family goes on in this release, and the old token is now a
 	// superseded one (a replay once the grace window is over).
-	rfOK(t, rfRefresh(t, issuer, id, secret, next), "refresh of the successor")
+	servertest.WantRefreshToken(t, servertest.RefreshGrant(t, issuer, id, secret, next), "refresh of the successor")
 	if strings.Contains(string(s.Data["family"]), tokSecret) {
 		t.Fatal("the family holds a token in plaintext")
 	}
@@ -169,7 +170,7 @@ func randomHex(t *testing.T, n int) string {
 func TestForgedFamilyYieldsNoToken(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	id, secret := f.client("app", rfSpec("orders.read"))
+	id, secret := f.client("app", servertest.RefreshClient("orders.read"))
 	u, _ := f.user("victim", v1alpha1.OAuthUserSpec{})
 	var c v1alpha1.OAuthClient
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "app"}, &c); err != nil {
@@ -189,7 +190,7 @@ func TestForgedFamilyYieldsNoToken(t *testing.T) {
 			Data: map[string][]byte{"family": []byte(raw)},
 		})
 	}
-	rfErr(t, rfRefresh(t, issuer, id, secret, "twr_"+famID+"_"+tokSecret), 400, "invalid_grant", "refresh with a forged family")
+	servertest.WantError(t, servertest.RefreshGrant(t, issuer, id, secret, "twr_"+famID+"_"+tokSecret), 400, "invalid_grant", "refresh with a forged family")
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "twrf-" + famID}, &corev1.Secret{}); err != nil {
 		t.Fatalf("the forgery was moved or deleted: %v", err)
 	}

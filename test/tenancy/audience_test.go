@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 )
 
 // paymentsAudience is team B's payments API.
@@ -82,7 +83,7 @@ func TestAttackSquatAudienceAndScopes(t *testing.T) {
 	wantError(t, clientCredentials(t, id, secret, "scope", "payments.admin"), http.StatusBadRequest, "invalid_scope")
 
 	body, claims := wantToken(t, clientCredentials(t, id, secret))
-	if got := audiences(claims); slices.Contains(got, aud) || slices.Contains(got, rsID) {
+	if got := testhttp.Audiences(claims); slices.Contains(got, aud) || slices.Contains(got, rsID) {
 		t.Fatalf("the default token carries team B's audience: aud %v", got)
 	}
 	if s := claims["scope"]; s != nil && strings.Contains(s.(string), "payments.") {
@@ -91,8 +92,8 @@ func TestAttackSquatAudienceAndScopes(t *testing.T) {
 	if claims["tokenwarden.dev/namespace"] != w.evil || claims["sub"] != "client:"+id {
 		t.Fatalf("tenant %v sub %v, want %s and client:%s", claims["tokenwarden.dev/namespace"], claims["sub"], w.evil, id)
 	}
-	if r := introspect(t, rsID, rsSecret, body["access_token"].(string)); r.body["active"] != false || len(r.body) != 1 {
-		t.Fatalf("team B's introspection of the attacker's token: %s, want only active:false", r.raw)
+	if r := introspect(t, rsID, rsSecret, body["access_token"].(string)); r.Body["active"] != false || len(r.Body) != 1 {
+		t.Fatalf("team B's introspection of the attacker's token: %s, want only active:false", r.Raw)
 	}
 }
 
@@ -114,15 +115,15 @@ func TestGrantGivesAudienceAndScopeAndNothingMore(t *testing.T) {
 
 	for _, kv := range [][]string{{"audience", aud, "scope", "payments.read"}, {}} {
 		body, claims := wantToken(t, clientCredentials(t, id, secret, kv...))
-		if got := audiences(claims); !slices.Equal(got, []string{aud}) || !slices.Equal(scopes(claims), []string{"payments.read"}) {
+		if got := testhttp.Audiences(claims); !slices.Equal(got, []string{aud}) || !slices.Equal(scopes(claims), []string{"payments.read"}) {
 			t.Fatalf("request %v: aud %v scope %v, want %s and payments.read only", kv, got, claims["scope"], aud)
 		}
 		if claims["tokenwarden.dev/namespace"] != w.teamA || claims["sub"] != "client:"+id || claims["client_id"] != id {
 			t.Fatalf("tenant %v sub %v client_id %v", claims["tokenwarden.dev/namespace"], claims["sub"], claims["client_id"])
 		}
 		r := introspect(t, rsID, rsSecret, body["access_token"].(string))
-		if r.body["active"] != true || r.body["tokenwarden.dev/namespace"] != w.teamA || r.body["scope"] != "payments.read" {
-			t.Fatalf("team B's introspection: %s", r.raw)
+		if r.Body["active"] != true || r.Body["tokenwarden.dev/namespace"] != w.teamA || r.Body["scope"] != "payments.read" {
+			t.Fatalf("team B's introspection: %s", r.Raw)
 		}
 	}
 	wantError(t, clientCredentials(t, id, secret, "scope", "payments.admin"), http.StatusBadRequest, "invalid_scope")
@@ -137,7 +138,7 @@ func TestSameNamespaceClientNeedsNoGrant(t *testing.T) {
 		Scopes: []string{"payments.admin"}, Audiences: []string{aud},
 	})
 	_, claims := wantToken(t, clientCredentials(t, id, secret, "audience", aud, "scope", "payments.admin"))
-	if got := audiences(claims); !slices.Equal(got, []string{aud}) || !slices.Equal(scopes(claims), []string{"payments.admin"}) {
+	if got := testhttp.Audiences(claims); !slices.Equal(got, []string{aud}) || !slices.Equal(scopes(claims), []string{"payments.admin"}) {
 		t.Fatalf("aud %v scope %v, want %s and payments.admin", got, claims["scope"], aud)
 	}
 	if claims["tokenwarden.dev/namespace"] != w.teamB {

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 )
 
 // allowUnprefixed is the platform team's Namespace annotation allowing
@@ -95,9 +96,9 @@ func TestAttackClientIDEqualToUserUID(t *testing.T) {
 	if claims["sub"] != "client:"+uid || claims["sub"] == userClaims["sub"] || claims["client_id"] != uid {
 		t.Fatalf("client sub %v client_id %v, want client:%s (the user's sub is %v)", claims["sub"], claims["client_id"], uid, userClaims["sub"])
 	}
-	r := send(t, bearer(t, http.MethodGet, issuer+"/userinfo", body["access_token"].(string)))
-	if r.status != http.StatusUnauthorized {
-		t.Fatalf("userinfo with the client's token: %d %s, want 401", r.status, r.raw)
+	r := testhttp.Send(t, http.MethodGet, issuer+"/userinfo", "", nil, "Authorization", "Bearer "+body["access_token"].(string))
+	if r.Status != http.StatusUnauthorized {
+		t.Fatalf("userinfo with the client's token: %d %s, want 401", r.Status, r.Raw)
 	}
 }
 
@@ -148,12 +149,4 @@ func waitGone(t testing.TB, obj client.Object) {
 	eventually(t, func() bool {
 		return apierrors.IsNotFound(env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj))
 	}).Should(gomega.BeTrue(), "%s/%s deleted", obj.GetNamespace(), obj.GetName())
-}
-
-// bearer is a request carrying an access token.
-func bearer(t testing.TB, method, u, tok string) *http.Request {
-	t.Helper()
-	req := mustRequest(t, method, u)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	return req
 }

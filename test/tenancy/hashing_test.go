@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 )
 
 // Attack 7, first half: a password hash whose verification would take a
@@ -77,17 +78,17 @@ func TestAttackSignInBurstMeetsHashLimiter(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range users * perUser {
 		wg.Go(func() {
-			r, err := do(formRequest("/oauth/token", id, secret,
-				"grant_type", "password", "username", fmt.Sprintf("slow%d", i%users), "password", "guess"))
+			r, err := testhttp.PostForm(nil, issuer+"/oauth/token", id, secret,
+				"grant_type", "password", "username", fmt.Sprintf("slow%d", i%users), "password", "guess")
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				t.Errorf("sign-in: %v", err)
 				return
 			}
-			got[fmt.Sprintf("%d %v", r.status, r.body["error"])]++
-			if r.status == http.StatusServiceUnavailable && r.header.Get("Retry-After") == "" {
-				t.Errorf("503 without Retry-After: %s", r.raw)
+			got[fmt.Sprintf("%d %v", r.Status, r.Body["error"])]++
+			if r.Status == http.StatusServiceUnavailable && r.Header.Get("Retry-After") == "" {
+				t.Errorf("503 without Retry-After: %s", r.Raw)
 			}
 		})
 	}
@@ -103,21 +104,12 @@ func TestAttackSignInBurstMeetsHashLimiter(t *testing.T) {
 
 	// The manager still serves: keys, other tenants' tokens, and the right
 	// password once the burst is over.
-	if r := send(t, mustRequest(t, http.MethodGet, issuer+"/.well-known/jwks.json")); r.status != http.StatusOK {
-		t.Fatalf("JWKS after the burst: %d", r.status)
+	if r := testhttp.Send(t, http.MethodGet, issuer+"/.well-known/jwks.json", "", nil); r.Status != http.StatusOK {
+		t.Fatalf("JWKS after the burst: %d", r.Status)
 	}
 	aid, asecret := newClient(t, env.Client, w.teamA, "after", v1alpha1.OAuthClientSpec{})
 	wantToken(t, clientCredentials(t, aid, asecret))
 	eventually(t, func() int {
-		return passwordGrant(t, id, secret, "slow0", "correct horse").status
+		return passwordGrant(t, id, secret, "slow0", "correct horse").Status
 	}).Should(gomega.Equal(http.StatusOK))
-}
-
-func mustRequest(t testing.TB, method, u string) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(method, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
 }

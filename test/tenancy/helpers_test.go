@@ -2,12 +2,8 @@ package tenancy_test
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -18,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 )
 
 // conditions returns the status conditions of a Tokenwarden object.
@@ -119,58 +116,17 @@ func waitCached(t testing.TB, into, obj client.Object, ok func(client.Object) bo
 }
 
 // response is an answer of the token server.
-type response struct {
-	status int
-	header http.Header
-	body   map[string]any
-	raw    string
-}
+type response = testhttp.Response
 
-// do sends req and reads the answer; it does not fail the test, so
-// goroutines may call it.
-func do(req *http.Request) (response, error) {
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	_ = json.Unmarshal(raw, &r.body)
-	return r, err
-}
-
-func send(t testing.TB, req *http.Request) response {
+// postForm posts the form kv to path, authenticated with client_secret_basic
+// as id when id is not empty.
+func postForm(t testing.TB, path, id, secret string, kv ...string) response {
 	t.Helper()
-	r, err := do(req)
+	r, err := testhttp.PostForm(nil, issuer+path, id, secret, kv...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// formRequest is a POST of the form kv to path, authenticated with HTTP Basic
-// as id when id is not empty (form-encoded first, RFC 6749 §2.3.1).
-func formRequest(path, id, secret string, kv ...string) *http.Request {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Set(kv[i], kv[i+1])
-	}
-	req, err := http.NewRequest(http.MethodPost, issuer+path, strings.NewReader(v.Encode()))
-	if err != nil {
-		panic(err) // issuer and path are the suite's own
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if id != "" {
-		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	}
-	return req
-}
-
-// postForm posts a form (see formRequest).
-func postForm(t testing.TB, path, id, secret string, kv ...string) response {
-	t.Helper()
-	return send(t, formRequest(path, id, secret, kv...))
 }
 
 // clientCredentials asks for a token with client_credentials.
@@ -189,57 +145,22 @@ func passwordGrant(t testing.TB, id, secret, username, pw string, kv ...string) 
 // access token's claims.
 func wantToken(t testing.TB, r response) (map[string]any, map[string]any) {
 	t.Helper()
-	tok, _ := r.body["access_token"].(string)
-	if r.status != http.StatusOK || tok == "" {
-		t.Fatalf("want a token, got %d %s", r.status, r.raw)
+	tok, _ := r.Body["access_token"].(string)
+	if r.Status != http.StatusOK || tok == "" {
+		t.Fatalf("want a token, got %d %s", r.Status, r.Raw)
 	}
-	return r.body, jwtClaims(t, tok)
+	return r.Body, testhttp.JWTClaims(t, tok)
 }
 
 // wantError checks an OAuth error answer (RFC 6749 §5.2).
 func wantError(t testing.TB, r response, status int, code string) {
 	t.Helper()
-	if r.status != status || r.body["error"] != code {
-		t.Fatalf("want %d %s, got %d %s", status, code, r.status, r.raw)
+	if r.Status != status || r.Body["error"] != code {
+		t.Fatalf("want %d %s, got %d %s", status, code, r.Status, r.Raw)
 	}
-	if _, ok := r.body["access_token"]; ok {
-		t.Fatalf("an error answer carries a token: %s", r.raw)
+	if _, ok := r.Body["access_token"]; ok {
+		t.Fatalf("an error answer carries a token: %s", r.Raw)
 	}
-}
-
-// jwtClaims decodes a JWT's payload without verifying it: the tests read
-// what a resource server would read after verification.
-func jwtClaims(t testing.TB, jwt string) map[string]any {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWS: %q", jwt)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(raw, &claims); err != nil {
-		t.Fatal(err)
-	}
-	return claims
-}
-
-// audiences is the aud claim as a list.
-func audiences(claims map[string]any) []string {
-	switch v := claims["aud"].(type) {
-	case string:
-		return []string{v}
-	case []any:
-		var out []string
-		for _, x := range v {
-			s, _ := x.(string)
-			out = append(out, s)
-		}
-		return out
-	}
-	return nil
 }
 
 // scopes is the scope claim as a list.
@@ -252,8 +173,8 @@ func scopes(claims map[string]any) []string {
 func introspect(t testing.TB, id, secret, tok string) response {
 	t.Helper()
 	r := postForm(t, "/oauth/introspect", id, secret, "token", tok)
-	if r.status != http.StatusOK {
-		t.Fatalf("introspection: %d %s", r.status, r.raw)
+	if r.Status != http.StatusOK {
+		t.Fatalf("introspection: %d %s", r.Status, r.Raw)
 	}
 	return r
 }

@@ -54,9 +54,9 @@ func TestAttackForgedRefreshFamily(t *testing.T) {
 	waitCached(t, &corev1.Secret{}, forged, func(client.Object) bool { return true })
 	consistently(t, func() string {
 		r := postForm(t, "/oauth/token", id, secret, "grant_type", "refresh_token", "refresh_token", tok)
-		code, _ := r.body["error"].(string)
+		code, _ := r.Body["error"].(string)
 		if code == "" {
-			return r.raw
+			return r.Raw
 		}
 		return code
 	}).Should(gomega.Equal("invalid_grant"), "a forged family must not refresh")
@@ -91,8 +91,8 @@ func TestAttackStateGrowthIsCapped(t *testing.T) {
 	for i := range maxRevocationsPerClient {
 		body, _ := wantToken(t, clientCredentials(t, id, secret))
 		tok := body["access_token"].(string)
-		if r := postForm(t, "/oauth/revoke", id, secret, "token", tok); r.status != http.StatusOK {
-			t.Fatalf("revocation %d: %d %s", i, r.status, r.raw)
+		if r := postForm(t, "/oauth/revoke", id, secret, "token", tok); r.Status != http.StatusOK {
+			t.Fatalf("revocation %d: %d %s", i, r.Status, r.Raw)
 		}
 		revoked = append(revoked, tok)
 		eventually(t, revocations).Should(gomega.Equal(i + 1))
@@ -100,13 +100,13 @@ func TestAttackStateGrowthIsCapped(t *testing.T) {
 	body, _ := wantToken(t, clientCredentials(t, id, secret))
 	r := postForm(t, "/oauth/revoke", id, secret, "token", body["access_token"].(string))
 	wantError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
-	if desc, _ := r.body["error_description"].(string); !strings.Contains(desc, "too many revoked tokens") {
+	if desc, _ := r.Body["error_description"].(string); !strings.Contains(desc, "too many revoked tokens") {
 		t.Fatalf("the cap's message: %q", desc)
 	}
 	consistently(t, revocations).Should(gomega.Equal(maxRevocationsPerClient))
 	for _, tok := range revoked {
-		if r := introspect(t, id, secret, tok); r.body["active"] != false {
-			t.Fatalf("a token revoked before the cap is active again: %s", r.raw)
+		if r := introspect(t, id, secret, tok); r.Body["active"] != false {
+			t.Fatalf("a token revoked before the cap is active again: %s", r.Raw)
 		}
 	}
 
@@ -121,7 +121,7 @@ func TestAttackStateGrowthIsCapped(t *testing.T) {
 	}
 	r = passwordGrant(t, id, secret, "erin", pw)
 	wantError(t, r, http.StatusBadRequest, "invalid_request")
-	if desc, _ := r.body["error_description"].(string); !strings.Contains(desc, "too many active sessions") {
+	if desc, _ := r.Body["error_description"].(string); !strings.Contains(desc, "too many active sessions") {
 		t.Fatalf("the cap's message: %q", desc)
 	}
 	wantToken(t, postForm(t, "/oauth/token", id, secret, "grant_type", "refresh_token", "refresh_token", first))

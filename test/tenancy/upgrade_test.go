@@ -22,6 +22,7 @@ import (
 	"github.com/onsi/gomega"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 )
 
 // The upgrade path: what the previous release let a client do and keep.
@@ -140,7 +141,7 @@ func TestUpgradeSelfDeclaredAudienceStopsReachingTokens(t *testing.T) {
 	tok := previousRelease.refreshToken
 	for i := range 2 {
 		body, claims := wantToken(t, postForm(t, "/oauth/token", id, secret, "grant_type", "refresh_token", "refresh_token", tok))
-		if got := audiences(claims); slices.Contains(got, upgradeAudience) || !slices.Equal(got, []string{id}) {
+		if got := testhttp.Audiences(claims); slices.Contains(got, upgradeAudience) || !slices.Equal(got, []string{id}) {
 			t.Fatalf("refresh %d: aud %v, want only the client itself", i, got)
 		}
 		if got := scopes(claims); !slices.Equal(got, []string{"orders.read"}) {

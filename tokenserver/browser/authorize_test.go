@@ -2,13 +2,8 @@ package browser_test
 
 import (
 	"context"
-	"errors"
-	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -20,134 +15,20 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/internal/throttle"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
+	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
 
-// browser is an HTTP client that keeps cookies and does not follow
-// redirects, so a test sees every answer of the authorization endpoint.
-type browser struct {
-	t    *testing.T
-	http *http.Client
-}
+// browser keeps cookies and follows no redirect, and walks the login and
+// consent pages (servertest.Browser); page is one answer to it.
+type (
+	browser = servertest.Browser
+	page    = testhttp.Page
+)
 
-func newBrowser(t *testing.T) *browser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &browser{t: t, http: &http.Client{Jar: jar, Timeout: 20 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-// page is one answer to the browser.
-type page struct {
-	status   int
-	header   http.Header
-	body     string
-	location *url.URL
-}
-
-func (b *browser) do(req *http.Request) page {
-	b.t.Helper()
-	resp, err := b.http.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	p := page{status: resp.StatusCode, header: resp.Header, body: string(raw)}
-	if loc := resp.Header.Get("Location"); loc != "" {
-		if p.location, err = url.Parse(loc); err != nil {
-			b.t.Fatal(err)
-		}
-	}
-	return p
-}
-
-func (b *browser) get(u string) page {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.do(req)
-}
-
-func (b *browser) postForm(u string, v url.Values) page {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(v.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", formType)
-	return b.do(req)
-}
-
-var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
-
-// formFields are the hidden fields of a login page.
-func formFields(t *testing.T, p page) url.Values {
-	t.Helper()
-	if p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
-		t.Fatalf("want the login page, got %d %v\n%s", p.status, p.location, p.body)
-	}
-	v := url.Values{}
-	for _, m := range hiddenInput.FindAllStringSubmatch(p.body, -1) {
-		v.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
-	}
-	return v
-}
-
-// signIn opens the authorize URL, submits the login form, allows the
-// client on the consent page when it is shown, and returns the redirect to
-// the client.
-func (b *browser) signIn(base, authURL, username, password string) *url.URL {
-	b.t.Helper()
-	p := b.login(base, authURL, username, password)
-	if isConsentPage(p) {
-		p = b.decide(base, p, "allow")
-	}
-	if p.status != http.StatusSeeOther || p.location == nil {
-		b.t.Fatalf("login: want 303 to the client, got %d\n%s", p.status, p.body)
-	}
-	return p.location
-}
-
-// login opens the authorize URL, submits the login form and returns the
-// answer: the consent page, or the redirect to the client.
-func (b *browser) login(base, authURL, username, password string) page {
-	b.t.Helper()
-	v := formFields(b.t, b.get(authURL))
-	v.Set("username", username)
-	v.Set("password", password)
-	return b.postForm(base+"/oauth/login", v)
-}
-
-// isConsentPage tells the consent page from other answers.
-func isConsentPage(p page) bool {
-	return p.status == http.StatusOK && strings.Contains(p.body, `name="decision"`)
-}
-
-// consentFields are the hidden fields of a consent page.
-func consentFields(t *testing.T, p page) url.Values {
-	t.Helper()
-	if !isConsentPage(p) {
-		t.Fatalf("want the consent page, got %d %v\n%s", p.status, p.location, p.body)
-	}
-	v := url.Values{}
-	for _, m := range hiddenInput.FindAllStringSubmatch(p.body, -1) {
-		v.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
-	}
-	return v
-}
-
-// decide submits a consent page with decision ("allow" or "deny") and
-// returns the answer.
-func (b *browser) decide(base string, p page, decision string) page {
-	b.t.Helper()
-	return b.postForm(base+"/oauth/consent", maps(consentFields(b.t, p), "decision", decision))
-}
+func newBrowser(t *testing.T) *browser { return servertest.NewBrowser(t) }
 
 // codeClient is a confidential client of the code flow with refresh tokens.
 func codeClient(f *fixture, name string, redirects ...string) oauth2.Config {
@@ -185,14 +66,6 @@ func verifyIDToken(t *testing.T, clientID, raw, nonce, accessToken string) *oidc
 	return tok
 }
 
-func oauthErrorCode(err error) string {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		return re.ErrorCode
-	}
-	return ""
-}
-
 func TestAuthorizationCodeFlow(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -202,19 +75,19 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 	authURL := cfg.AuthCodeURL("st&ate=1", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce))
 
 	b := newBrowser(t)
-	login := b.get(authURL)
+	login := b.Get(authURL)
 	for k, want := range map[string]string{
 		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:8080; frame-ancestors 'none'; base-uri 'none'",
 		"X-Frame-Options":         "DENY", "Cache-Control": "no-store",
 	} {
-		if got := login.header.Get(k); got != want {
+		if got := login.Header.Get(k); got != want {
 			t.Errorf("login page %s = %q, want %q", k, got, want)
 		}
 	}
-	if !strings.Contains(login.body, "Example App") || !strings.Contains(login.body, `<label for="username">`) {
-		t.Errorf("login page lacks the client name or labels:\n%s", login.body)
+	if !strings.Contains(login.Body, "Example App") || !strings.Contains(login.Body, `<label for="username">`) {
+		t.Errorf("login page lacks the client name or labels:\n%s", login.Body)
 	}
-	loc := b.signIn(issuer, authURL, "alice", pw)
+	loc := b.SignIn(issuer, authURL, "alice", pw)
 	q := loc.Query()
 	if loc.Host != "127.0.0.1:8080" || q.Get("state") != "st&ate=1" || q.Get("iss") != issuer || !strings.HasPrefix(q.Get("code"), "twc_") {
 		t.Fatalf("redirect %v", loc)
@@ -243,15 +116,15 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 	}
 
 	// The session cookie answers the next request without the form.
-	again := b.get(cfg.AuthCodeURL("two", oauth2.S256ChallengeOption(verifier)))
-	if again.status != http.StatusFound || again.location.Query().Get("code") == "" || again.location.Query().Get("state") != "two" {
-		t.Fatalf("with a session: %d %v", again.status, again.location)
+	again := b.Get(cfg.AuthCodeURL("two", oauth2.S256ChallengeOption(verifier)))
+	if again.Status != http.StatusFound || again.Location.Query().Get("code") == "" || again.Location.Query().Get("state") != "two" {
+		t.Fatalf("with a session: %d %v", again.Status, again.Location)
 	}
 	// prompt=login asks again; prompt=none without a session is login_required.
-	formFields(t, b.get(cfg.AuthCodeURL("x", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "login"))))
-	none := newBrowser(t).get(cfg.AuthCodeURL("x", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "none")))
-	if none.status != http.StatusFound || none.location.Query().Get("error") != "login_required" || none.location.Query().Get("state") != "x" {
-		t.Fatalf("prompt=none: %d %v", none.status, none.location)
+	servertest.LoginFields(t, b.Get(cfg.AuthCodeURL("x", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "login"))))
+	none := newBrowser(t).Get(cfg.AuthCodeURL("x", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "none")))
+	if none.Status != http.StatusFound || none.Location.Query().Get("error") != "login_required" || none.Location.Query().Get("state") != "x" {
+		t.Fatalf("prompt=none: %d %v", none.Status, none.Location)
 	}
 }
 
@@ -261,16 +134,16 @@ func TestAuthorizationCodeReuseRevokes(t *testing.T) {
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	verifier := oauth2.GenerateVerifier()
-	loc := newBrowser(t).signIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", pw)
+	loc := newBrowser(t).SignIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", pw)
 	code := loc.Query().Get("code")
 	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier)); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier)); servertest.ErrorCode(err) != "invalid_grant" {
 		t.Fatalf("second use: %v", err)
 	}
-	if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); servertest.ErrorCode(err) != "invalid_grant" {
 		t.Fatalf("refresh token of a reused code still works: %v", err)
 	}
 	eventually(t, func() any {
@@ -286,7 +159,7 @@ func TestAuthorizationCodeExchangeRefusals(t *testing.T) {
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	b := newBrowser(t)
 	verifier := oauth2.GenerateVerifier()
-	code := b.signIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", pw).Query().Get("code")
+	code := b.SignIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", pw).Query().Get("code")
 	elsewhere := cfg
 	elsewhere.RedirectURL = "http://127.0.0.1:8080/other"
 	tests := []struct {
@@ -301,7 +174,7 @@ func TestAuthorizationCodeExchangeRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := tt.cfg.Exchange(ctx, code, tt.opts...); oauthErrorCode(err) != "invalid_grant" {
+			if _, err := tt.cfg.Exchange(ctx, code, tt.opts...); servertest.ErrorCode(err) != "invalid_grant" {
 				t.Fatalf("want invalid_grant, got %v", err)
 			}
 		})
@@ -311,8 +184,8 @@ func TestAuthorizationCodeExchangeRefusals(t *testing.T) {
 		t.Fatalf("exchange after refusals: %v", err)
 	}
 	// A verifier for a code issued without PKCE is a downgrade attempt.
-	loc := b.get(cfg.AuthCodeURL("s"))
-	if _, err := cfg.Exchange(ctx, loc.location.Query().Get("code"), oauth2.VerifierOption(verifier)); oauthErrorCode(err) != "invalid_grant" {
+	loc := b.Get(cfg.AuthCodeURL("s"))
+	if _, err := cfg.Exchange(ctx, loc.Location.Query().Get("code"), oauth2.VerifierOption(verifier)); servertest.ErrorCode(err) != "invalid_grant" {
 		t.Fatalf("verifier without challenge: %v", err)
 	}
 }
@@ -326,9 +199,9 @@ func TestAuthorizationCodeExpires(t *testing.T) {
 	cfg.Endpoint = oauth2.Endpoint{AuthURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token"}
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	verifier := oauth2.GenerateVerifier()
-	loc := newBrowser(t).signIn(base, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", pw)
+	loc := newBrowser(t).SignIn(base, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", pw)
 	clk.Step(61 * time.Second)
-	if _, err := cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier)); oauthErrorCode(err) != "invalid_grant" {
+	if _, err := cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier)); servertest.ErrorCode(err) != "invalid_grant" {
 		t.Fatalf("expired code: %v", err)
 	}
 }
@@ -339,7 +212,7 @@ func TestLoginForm(t *testing.T) {
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	authURL := cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 	b := newBrowser(t)
-	v := formFields(t, b.get(authURL))
+	v := servertest.LoginFields(t, b.Get(authURL))
 	v.Set("username", "alice")
 	v.Set("password", pw)
 
@@ -347,11 +220,11 @@ func TestLoginForm(t *testing.T) {
 		var bodies []string
 		for _, user := range []string{"alice", "nobody"} {
 			w := maps(v, "username", user, "password", "wrong")
-			p := b.postForm(issuer+"/oauth/login", w)
-			if p.status != http.StatusOK || p.location != nil || !strings.Contains(p.body, "The username or password is incorrect.") {
-				t.Fatalf("%s: %d %v\n%s", user, p.status, p.location, p.body)
+			p := b.PostForm(issuer+"/oauth/login", w)
+			if p.Status != http.StatusOK || p.Location != nil || !strings.Contains(p.Body, "The username or password is incorrect.") {
+				t.Fatalf("%s: %d %v\n%s", user, p.Status, p.Location, p.Body)
 			}
-			bodies = append(bodies, hiddenInput.ReplaceAllString(strings.ReplaceAll(p.body, user, ""), ""))
+			bodies = append(bodies, testhttp.HiddenInput.ReplaceAllString(strings.ReplaceAll(p.Body, user, ""), ""))
 		}
 		if bodies[0] != bodies[1] {
 			t.Error("the pages for an unknown user and a wrong password differ")
@@ -359,25 +232,25 @@ func TestLoginForm(t *testing.T) {
 	})
 	t.Run("missing CSRF token", func(t *testing.T) {
 		w := maps(v, "csrf_token", "")
-		if p := b.postForm(issuer+"/oauth/login", w); p.status != http.StatusForbidden || p.location != nil {
-			t.Fatalf("%d %v", p.status, p.location)
+		if p := b.PostForm(issuer+"/oauth/login", w); p.Status != http.StatusForbidden || p.Location != nil {
+			t.Fatalf("%d %v", p.Status, p.Location)
 		}
 	})
 	t.Run("CSRF token from another browser", func(t *testing.T) {
-		if p := newBrowser(t).postForm(issuer+"/oauth/login", v); p.status != http.StatusForbidden || p.location != nil {
-			t.Fatalf("%d %v", p.status, p.location)
+		if p := newBrowser(t).PostForm(issuer+"/oauth/login", v); p.Status != http.StatusForbidden || p.Location != nil {
+			t.Fatalf("%d %v", p.Status, p.Location)
 		}
 	})
 	t.Run("changed hidden field", func(t *testing.T) {
 		w := maps(v, "scope", "openid api")
-		if p := b.postForm(issuer+"/oauth/login", w); p.status != http.StatusForbidden {
-			t.Fatalf("%d %v", p.status, p.location)
+		if p := b.PostForm(issuer+"/oauth/login", w); p.Status != http.StatusForbidden {
+			t.Fatalf("%d %v", p.Status, p.Location)
 		}
 	})
 	t.Run("valid", func(t *testing.T) {
-		p := b.decide(issuer, b.postForm(issuer+"/oauth/login", v), "allow")
-		if p.status != http.StatusSeeOther || p.location.Query().Get("code") == "" {
-			t.Fatalf("%d %v\n%s", p.status, p.location, p.body)
+		p := b.Decide(issuer, b.PostForm(issuer+"/oauth/login", v), "allow")
+		if p.Status != http.StatusSeeOther || p.Location.Query().Get("code") == "" {
+			t.Fatalf("%d %v\n%s", p.Status, p.Location, p.Body)
 		}
 	})
 }
@@ -419,9 +292,9 @@ func TestAuthorizeRequestErrors(t *testing.T) {
 			if q.Get("redirect_uri") == "" {
 				q.Del("redirect_uri")
 			}
-			p := newBrowser(t).get(page(q))
-			if p.status != http.StatusBadRequest || p.header.Get("Location") != "" || !strings.Contains(p.body, "Sign-in is not possible") {
-				t.Fatalf("%d %q\n%s", p.status, p.header.Get("Location"), p.body)
+			p := newBrowser(t).Get(page(q))
+			if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" || !strings.Contains(p.Body, "Sign-in is not possible") {
+				t.Fatalf("%d %q\n%s", p.Status, p.Header.Get("Location"), p.Body)
 			}
 		})
 	}
@@ -441,16 +314,16 @@ func TestAuthorizeRequestErrors(t *testing.T) {
 	}
 	for _, tt := range redirects {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newBrowser(t).get(page(tt.q))
-			if p.status != http.StatusFound || p.location == nil {
-				t.Fatalf("%d\n%s", p.status, p.body)
+			p := newBrowser(t).Get(page(tt.q))
+			if p.Status != http.StatusFound || p.Location == nil {
+				t.Fatalf("%d\n%s", p.Status, p.Body)
 			}
-			got := p.location.Query()
-			if p.location.Fragment != "" {
-				got, _ = url.ParseQuery(p.location.Fragment)
+			got := p.Location.Query()
+			if p.Location.Fragment != "" {
+				got, _ = url.ParseQuery(p.Location.Fragment)
 			}
 			if got.Get("error") != tt.want || got.Get("state") != "s" || got.Get("iss") != issuer {
-				t.Fatalf("redirect %v", p.location)
+				t.Fatalf("redirect %v", p.Location)
 			}
 		})
 	}
@@ -464,7 +337,7 @@ func TestImplicitFlow(t *testing.T) {
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	q := url.Values{"client_id": {id}, "response_type": {"id_token token"}, "scope": {"openid profile"}, "state": {"s"}, "nonce": {"n1"}}
 	b := newBrowser(t)
-	loc := b.signIn(issuer, issuer+"/oauth/authorize?"+q.Encode(), "alice", pw)
+	loc := b.SignIn(issuer, issuer+"/oauth/authorize?"+q.Encode(), "alice", pw)
 	if loc.RawQuery != "" {
 		t.Fatalf("tokens in the query: %v", loc)
 	}
@@ -478,12 +351,12 @@ func TestImplicitFlow(t *testing.T) {
 	verifyIDToken(t, id, frag.Get("id_token"), "n1", frag.Get("access_token"))
 
 	// id_token alone needs a nonce, and then carries no at_hash.
-	noNonce := b.get(issuer + "/oauth/authorize?" + maps(q, "response_type", "id_token", "nonce", "").Encode())
-	if frag, _ := url.ParseQuery(noNonce.location.Fragment); frag.Get("error") != "invalid_request" {
-		t.Fatalf("id_token without nonce: %v", noNonce.location)
+	noNonce := b.Get(issuer + "/oauth/authorize?" + maps(q, "response_type", "id_token", "nonce", "").Encode())
+	if frag, _ := url.ParseQuery(noNonce.Location.Fragment); frag.Get("error") != "invalid_request" {
+		t.Fatalf("id_token without nonce: %v", noNonce.Location)
 	}
-	only := b.get(issuer + "/oauth/authorize?" + maps(q, "response_type", "id_token").Encode())
-	frag, _ = url.ParseQuery(only.location.Fragment)
+	only := b.Get(issuer + "/oauth/authorize?" + maps(q, "response_type", "id_token").Encode())
+	frag, _ = url.ParseQuery(only.Location.Fragment)
 	if frag.Has("access_token") {
 		t.Fatalf("id_token response with an access token: %v", frag)
 	}
@@ -491,21 +364,21 @@ func TestImplicitFlow(t *testing.T) {
 }
 
 func TestDiscoveryAdvertisesBrowserFlows(t *testing.T) {
-	r := struct{ body map[string]any }{getJSON(t, issuer+"/.well-known/openid-configuration")}
-	if r.body["authorization_endpoint"] != issuer+"/oauth/authorize" {
-		t.Fatalf("authorization_endpoint %v", r.body["authorization_endpoint"])
+	r := struct{ Body map[string]any }{getJSON(t, issuer+"/.well-known/openid-configuration")}
+	if r.Body["authorization_endpoint"] != issuer+"/oauth/authorize" {
+		t.Fatalf("authorization_endpoint %v", r.Body["authorization_endpoint"])
 	}
 	for k, want := range map[string]string{"response_types_supported": "code", "code_challenge_methods_supported": "S256", "grant_types_supported": "authorization_code"} {
-		list, _ := r.body[k].([]any)
+		list, _ := r.Body[k].([]any)
 		if !slices.Contains(list, any(want)) {
-			t.Errorf("%s = %v lacks %q", k, r.body[k], want)
+			t.Errorf("%s = %v lacks %q", k, r.Body[k], want)
 		}
 	}
-	if list, _ := r.body["code_challenge_methods_supported"].([]any); slices.Contains(list, any("plain")) {
+	if list, _ := r.Body["code_challenge_methods_supported"].([]any); slices.Contains(list, any("plain")) {
 		t.Error("plain PKCE advertised")
 	}
 	// Only the prompts that work (select_account is refused).
-	if got, _ := r.body["prompt_values_supported"].([]any); !slices.Equal(got, []any{"none", "login", "consent"}) {
+	if got, _ := r.Body["prompt_values_supported"].([]any); !slices.Equal(got, []any{"none", "login", "consent"}) {
 		t.Errorf("prompt_values_supported = %v", got)
 	}
 }
@@ -516,42 +389,20 @@ func TestLoginFormIsThrottled(t *testing.T) {
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	b := newBrowser(t)
-	v := formFields(t, b.get(base+"/oauth/authorize?"+url.Values{"client_id": {cfg.ClientID}, "response_type": {"code"}}.Encode()))
+	v := servertest.LoginFields(t, b.Get(base+"/oauth/authorize?"+url.Values{"client_id": {cfg.ClientID}, "response_type": {"code"}}.Encode()))
 	for range 2 {
-		b.postForm(base+"/oauth/login", maps(v, "username", "alice", "password", "wrong"))
+		b.PostForm(base+"/oauth/login", maps(v, "username", "alice", "password", "wrong"))
 	}
-	p := b.postForm(base+"/oauth/login", maps(v, "username", "alice", "password", pw))
-	if p.location != nil || !strings.Contains(p.body, "Too many failed attempts") {
-		t.Fatalf("third attempt: %d %v\n%s", p.status, p.location, p.body)
+	p := b.PostForm(base+"/oauth/login", maps(v, "username", "alice", "password", pw))
+	if p.Location != nil || !strings.Contains(p.Body, "Too many failed attempts") {
+		t.Fatalf("third attempt: %d %v\n%s", p.Status, p.Location, p.Body)
 	}
 }
 
 func TestAuthorizationCodeSingleUseAcrossReplicas(t *testing.T) {
-	ctx := context.Background()
 	f := newFixture(t)
 	second := startServer(t, tokenserver.Options{})
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
-	verifier := oauth2.GenerateVerifier()
-	code := newBrowser(t).signIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", pw).Query().Get("code")
-	replicas := []oauth2.Config{cfg, cfg}
-	replicas[1].Endpoint.TokenURL = second + "/oauth/token"
-	results := make(chan error, 2)
-	for _, c := range replicas {
-		go func() {
-			_, err := c.Exchange(ctx, code, oauth2.VerifierOption(verifier))
-			results <- err
-		}()
-	}
-	succeeded := 0
-	for range 2 {
-		if err := <-results; err == nil {
-			succeeded++
-		} else if oauthErrorCode(err) != "invalid_grant" {
-			t.Errorf("loser: %v", err)
-		}
-	}
-	if succeeded != 1 {
-		t.Fatalf("%d exchanges of one code succeeded, want exactly 1", succeeded)
-	}
+	servertest.CodeSingleUseAcrossReplicas(t, cfg, issuer, second, "alice", pw, 1)
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
+	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
 
 // The consent step (issue 11, attack 4): a client someone registered with a
@@ -45,7 +47,7 @@ func signedIn(t *testing.T, f *fixture, user string) (*browser, oauth2.Config) {
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
 	_, pw := f.User(user, v1alpha1.OAuthUserSpec{})
 	b := newBrowser(t)
-	b.signIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), user, pw)
+	b.SignIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), user, pw)
 	return b, cfg
 }
 
@@ -53,15 +55,15 @@ func signedIn(t *testing.T, f *fixture, user string) (*browser, oauth2.Config) {
 // code) and the request's state.
 func wantRedirect(t *testing.T, p page, host, wantErr string) url.Values {
 	t.Helper()
-	if p.status != http.StatusFound && p.status != http.StatusSeeOther || p.location == nil || p.location.Host != host {
-		t.Fatalf("want a redirect to %s, got %d %v\n%s", host, p.status, p.location, p.body)
+	if p.Status != http.StatusFound && p.Status != http.StatusSeeOther || p.Location == nil || p.Location.Host != host {
+		t.Fatalf("want a redirect to %s, got %d %v\n%s", host, p.Status, p.Location, p.Body)
 	}
-	q := p.location.Query()
+	q := p.Location.Query()
 	if q.Get("error") != wantErr || q.Get("state") != "st" || q.Get("iss") != issuer {
-		t.Fatalf("redirect %v, want error %q", p.location, wantErr)
+		t.Fatalf("redirect %v, want error %q", p.Location, wantErr)
 	}
 	if wantErr != "" && q.Has("code") {
-		t.Fatalf("a code came with %s: %v", wantErr, p.location)
+		t.Fatalf("a code came with %s: %v", wantErr, p.Location)
 	}
 	return q
 }
@@ -77,14 +79,14 @@ func TestConsentAttackPromptNone(t *testing.T) {
 	evil := publicClient(f, "evil", "https://evil.example/cb", "openid", "profile", "offline_access")
 	codes := h.Mem.Codes.Len()
 
-	p := b.get(authorizeURL(issuer, evil, "prompt", "none", "scope", "openid profile offline_access"))
+	p := b.Get(authorizeURL(issuer, evil, "prompt", "none", "scope", "openid profile offline_access"))
 	wantRedirect(t, p, "evil.example", "consent_required")
-	if p := b.get(authorizeURL(issuer, evil, "scope", "openid offline_access")); !isConsentPage(p) {
-		t.Fatalf("without prompt=none: want the consent page, got %d %v", p.status, p.location)
+	if p := b.Get(authorizeURL(issuer, evil, "scope", "openid offline_access")); !servertest.IsConsentPage(p) {
+		t.Fatalf("without prompt=none: want the consent page, got %d %v", p.Status, p.Location)
 	}
 	other := newFixture(t)
 	elsewhere := publicClient(other, "evil", "https://elsewhere.example/cb", "openid")
-	wantRedirect(t, b.get(authorizeURL(issuer, elsewhere, "prompt", "none")), "elsewhere.example", "login_required")
+	wantRedirect(t, b.Get(authorizeURL(issuer, elsewhere, "prompt", "none")), "elsewhere.example", "login_required")
 	if n := h.Mem.Codes.Len(); n != codes {
 		t.Fatalf("%d codes issued to the attacker's clients", n-codes)
 	}
@@ -103,11 +105,11 @@ func TestConsentRemembered(t *testing.T) {
 		Scopes: []string{"openid", "profile", "orders.read", "orders.write"}, RedirectURIs: []string{"https://shop.example/cb"}})
 	alice, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	b := newBrowser(t)
-	first := b.login(issuer, authorizeURL(issuer, id, "scope", "openid orders.read"), "alice", pw)
-	if !strings.Contains(first.body, aud) || !strings.Contains(first.body, "orders.read") || strings.Contains(first.body, "orders.write") {
-		t.Fatalf("consent page lacks the audience or scope, or shows one not asked:\n%s", first.body)
+	first := b.Login(issuer, authorizeURL(issuer, id, "scope", "openid orders.read"), "alice", pw)
+	if !strings.Contains(first.Body, aud) || !strings.Contains(first.Body, "orders.read") || strings.Contains(first.Body, "orders.write") {
+		t.Fatalf("consent page lacks the audience or scope, or shows one not asked:\n%s", first.Body)
 	}
-	wantRedirect(t, b.decide(issuer, first, "allow"), "shop.example", "")
+	wantRedirect(t, b.Decide(issuer, first, "allow"), "shop.example", "")
 
 	c, err := h.Mem.Directory.ClientByID(context.Background(), id)
 	if err != nil {
@@ -119,21 +121,21 @@ func TestConsentRemembered(t *testing.T) {
 		t.Fatalf("stored consent %+v, %v", rec, err)
 	}
 	for _, scope := range []string{"openid orders.read", "orders.read"} {
-		wantRedirect(t, b.get(authorizeURL(issuer, id, "scope", scope, "prompt", "none")), "shop.example", "")
+		wantRedirect(t, b.Get(authorizeURL(issuer, id, "scope", scope, "prompt", "none")), "shop.example", "")
 	}
-	more := b.get(authorizeURL(issuer, id, "scope", "openid orders.read orders.write"))
-	if !isConsentPage(more) || !strings.Contains(more.body, "orders.write") {
-		t.Fatalf("more scopes: want the consent page, got %d %v", more.status, more.location)
+	more := b.Get(authorizeURL(issuer, id, "scope", "openid orders.read orders.write"))
+	if !servertest.IsConsentPage(more) || !strings.Contains(more.Body, "orders.write") {
+		t.Fatalf("more scopes: want the consent page, got %d %v", more.Status, more.Location)
 	}
-	wantRedirect(t, b.decide(issuer, more, "allow"), "shop.example", "")
+	wantRedirect(t, b.Decide(issuer, more, "allow"), "shop.example", "")
 	for _, scope := range []string{"openid orders.read orders.write", "orders.read", "orders.write"} {
-		wantRedirect(t, b.get(authorizeURL(issuer, id, "scope", scope, "prompt", "none")), "shop.example", "")
+		wantRedirect(t, b.Get(authorizeURL(issuer, id, "scope", scope, "prompt", "none")), "shop.example", "")
 	}
 
 	if err := h.Mem.Consents.Delete(context.Background(), f.NS, store.ConsentID(c.Object.UID, alice.UID)); err != nil {
 		t.Fatal(err)
 	}
-	wantRedirect(t, b.get(authorizeURL(issuer, id, "scope", "orders.read", "prompt", "none")), "shop.example", "consent_required")
+	wantRedirect(t, b.Get(authorizeURL(issuer, id, "scope", "orders.read", "prompt", "none")), "shop.example", "consent_required")
 }
 
 // TestConsentPromptConsent: prompt=consent shows the page although consent
@@ -143,24 +145,24 @@ func TestConsentPromptConsent(t *testing.T) {
 	f := newFixture(t)
 	b, cfg := signedIn(t, f, "alice")
 	u := cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
-	wantRedirect(t, b.get(u), "127.0.0.1:8080", "")
-	p := b.get(u + "&prompt=consent")
-	if !isConsentPage(p) {
-		t.Fatalf("prompt=consent with consent given: %d %v", p.status, p.location)
+	wantRedirect(t, b.Get(u), "127.0.0.1:8080", "")
+	p := b.Get(u + "&prompt=consent")
+	if !servertest.IsConsentPage(p) {
+		t.Fatalf("prompt=consent with consent given: %d %v", p.Status, p.Location)
 	}
-	wantRedirect(t, b.decide(issuer, p, "allow"), "127.0.0.1:8080", "")
+	wantRedirect(t, b.Decide(issuer, p, "allow"), "127.0.0.1:8080", "")
 
 	// prompt=login consent: the login form, then the consent page.
 	_, pw := f.User("bob", v1alpha1.OAuthUserSpec{})
 	fresh := newBrowser(t)
-	fresh.signIn(issuer, u, "bob", pw)
-	if p := fresh.login(issuer, u+"&prompt="+url.QueryEscape("login consent"), "bob", pw); !isConsentPage(p) {
-		t.Fatalf("prompt=login consent after sign-in: %d %v", p.status, p.location)
+	fresh.SignIn(issuer, u, "bob", pw)
+	if p := fresh.Login(issuer, u+"&prompt="+url.QueryEscape("login consent"), "bob", pw); !servertest.IsConsentPage(p) {
+		t.Fatalf("prompt=login consent after sign-in: %d %v", p.Status, p.Location)
 	}
 
 	h.Mem.Directory.PutNamespaceAnnotations(f.NS, map[string]string{contract.AnnotationFirstPartyClients: "app"})
-	if p := b.get(u + "&prompt=consent"); !isConsentPage(p) {
-		t.Fatalf("prompt=consent for a first-party client: %d %v", p.status, p.location)
+	if p := b.Get(u + "&prompt=consent"); !servertest.IsConsentPage(p) {
+		t.Fatalf("prompt=consent for a first-party client: %d %v", p.Status, p.Location)
 	}
 }
 
@@ -172,10 +174,10 @@ func TestConsentDeny(t *testing.T) {
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	b := newBrowser(t)
 	u := cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
-	wantRedirect(t, b.decide(issuer, b.login(issuer, u, "alice", pw), "deny"), "127.0.0.1:8080", "access_denied")
-	wantRedirect(t, b.get(u+"&prompt=none"), "127.0.0.1:8080", "consent_required")
-	if p := b.get(u); !isConsentPage(p) {
-		t.Fatalf("after Deny: want the consent page again, got %d %v", p.status, p.location)
+	wantRedirect(t, b.Decide(issuer, b.Login(issuer, u, "alice", pw), "deny"), "127.0.0.1:8080", "access_denied")
+	wantRedirect(t, b.Get(u+"&prompt=none"), "127.0.0.1:8080", "consent_required")
+	if p := b.Get(u); !servertest.IsConsentPage(p) {
+		t.Fatalf("after Deny: want the consent page again, got %d %v", p.Status, p.Location)
 	}
 }
 
@@ -189,15 +191,15 @@ func TestConsentFirstParty(t *testing.T) {
 	third := publicClient(f, "third", "https://third.example/cb", "openid")
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	b := newBrowser(t)
-	wantRedirect(t, b.login(issuer, authorizeURL(issuer, portal), "alice", pw), "portal.example", "")
-	wantRedirect(t, b.get(authorizeURL(issuer, portal, "prompt", "none")), "portal.example", "")
-	wantRedirect(t, b.get(authorizeURL(issuer, third, "prompt", "none")), "third.example", "consent_required")
+	wantRedirect(t, b.Login(issuer, authorizeURL(issuer, portal), "alice", pw), "portal.example", "")
+	wantRedirect(t, b.Get(authorizeURL(issuer, portal, "prompt", "none")), "portal.example", "")
+	wantRedirect(t, b.Get(authorizeURL(issuer, third, "prompt", "none")), "third.example", "consent_required")
 
 	g := newFixture(t)
 	namesake := publicClient(g, "portal", "https://namesake.example/cb", "openid")
 	_, gpw := g.User("alice", v1alpha1.OAuthUserSpec{})
-	if p := newBrowser(t).login(issuer, authorizeURL(issuer, namesake), "alice", gpw); !isConsentPage(p) {
-		t.Fatalf("a namesake in another namespace skipped consent: %d %v", p.status, p.location)
+	if p := newBrowser(t).Login(issuer, authorizeURL(issuer, namesake), "alice", gpw); !servertest.IsConsentPage(p) {
+		t.Fatalf("a namesake in another namespace skipped consent: %d %v", p.Status, p.Location)
 	}
 }
 
@@ -211,10 +213,10 @@ func TestConsentFormForgery(t *testing.T) {
 	_, bobPW := f.User("bob", v1alpha1.OAuthUserSpec{})
 	u := cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 	b := newBrowser(t)
-	v := maps(consentFields(t, b.login(issuer, u, "alice", pw)), "decision", "allow")
+	v := maps(servertest.ConsentFields(t, b.Login(issuer, u, "alice", pw)), "decision", "allow")
 	bob := newBrowser(t)
-	bob.login(issuer, u, "bob", bobPW)
-	loginForm := formFields(t, newBrowser(t).get(u))
+	bob.Login(issuer, u, "bob", bobPW)
+	loginForm := servertest.LoginFields(t, newBrowser(t).Get(u))
 
 	tests := []struct {
 		name string
@@ -231,18 +233,18 @@ func TestConsentFormForgery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if p := tt.b.postForm(issuer+"/oauth/consent", tt.v); p.status != http.StatusForbidden || p.location != nil {
-				t.Fatalf("%d %v\n%s", p.status, p.location, p.body)
+			if p := tt.b.PostForm(issuer+"/oauth/consent", tt.v); p.Status != http.StatusForbidden || p.Location != nil {
+				t.Fatalf("%d %v\n%s", p.Status, p.Location, p.Body)
 			}
 		})
 	}
-	if p := b.get(issuer + "/oauth/consent"); p.status != http.StatusMethodNotAllowed {
-		t.Fatalf("GET: %d", p.status)
+	if p := b.Get(issuer + "/oauth/consent"); p.Status != http.StatusMethodNotAllowed {
+		t.Fatalf("GET: %d", p.Status)
 	}
 	// The form itself still works, once.
-	wantRedirect(t, b.postForm(issuer+"/oauth/consent", v), "127.0.0.1:8080", "")
-	if p := b.postForm(issuer+"/oauth/consent", v); p.status != http.StatusForbidden {
-		t.Fatalf("second submission: %d %v", p.status, p.location)
+	wantRedirect(t, b.PostForm(issuer+"/oauth/consent", v), "127.0.0.1:8080", "")
+	if p := b.PostForm(issuer+"/oauth/consent", v); p.Status != http.StatusForbidden {
+		t.Fatalf("second submission: %d %v", p.Status, p.Location)
 	}
 }
 
@@ -252,18 +254,18 @@ func TestConsentPage(t *testing.T) {
 	f := newFixture(t)
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{DisplayName: "Alice"})
-	p := newBrowser(t).login(issuer, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", pw)
+	p := newBrowser(t).Login(issuer, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", pw)
 	for k, want := range map[string]string{
 		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:8080; frame-ancestors 'none'; base-uri 'none'",
 		"X-Frame-Options":         "DENY", "Cache-Control": "no-store",
 	} {
-		if got := p.header.Get(k); got != want {
+		if got := p.Header.Get(k); got != want {
 			t.Errorf("consent page %s = %q, want %q", k, got, want)
 		}
 	}
 	for _, want := range []string{"Example App", ">" + f.NS + "<", "Alice (alice)", "offline_access", "profile", "this application itself <code>" + cfg.ClientID + "</code>"} {
-		if !strings.Contains(p.body, want) {
-			t.Errorf("consent page lacks %q:\n%s", want, p.body)
+		if !strings.Contains(p.Body, want) {
+			t.Errorf("consent page lacks %q:\n%s", want, p.Body)
 		}
 	}
 }
@@ -278,10 +280,10 @@ func TestConsentFormBoundToUser(t *testing.T) {
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	_, bobPW := f.User("bob", v1alpha1.OAuthUserSpec{})
 	b := newBrowser(t)
-	v := maps(consentFields(t, b.login(issuer, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", pw)), "decision", "allow")
-	wantRedirect(t, b.login(issuer, authorizeURL(issuer, portal, "prompt", "login"), "bob", bobPW), "portal.example", "")
-	if p := b.postForm(issuer+"/oauth/consent", v); p.status != http.StatusForbidden || p.location != nil {
-		t.Fatalf("alice's form submitted for bob: %d %v", p.status, p.location)
+	v := maps(servertest.ConsentFields(t, b.Login(issuer, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", pw)), "decision", "allow")
+	wantRedirect(t, b.Login(issuer, authorizeURL(issuer, portal, "prompt", "login"), "bob", bobPW), "portal.example", "")
+	if p := b.PostForm(issuer+"/oauth/consent", v); p.Status != http.StatusForbidden || p.Location != nil {
+		t.Fatalf("alice's form submitted for bob: %d %v", p.Status, p.Location)
 	}
 }
 
@@ -298,19 +300,19 @@ func TestConsentFormShowsWhatIsIssued(t *testing.T) {
 		Scopes: []string{"openid", "orders.read"}, RedirectURIs: []string{"https://shop.example/cb"}})
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	b := newBrowser(t)
-	page := b.login(issuer, authorizeURL(issuer, id, "scope", "openid orders.read"), "alice", pw)
-	if strings.Contains(page.body, aud2) {
-		t.Fatalf("consent page shows an audience not asked for:\n%s", page.body)
+	page := b.Login(issuer, authorizeURL(issuer, id, "scope", "openid orders.read"), "alice", pw)
+	if strings.Contains(page.Body, aud2) {
+		t.Fatalf("consent page shows an audience not asked for:\n%s", page.Body)
 	}
 	if _, err := h.ChangeClient(f.NS, "shop", func(c *v1alpha1.OAuthClient) { c.Spec.Audiences = append(c.Spec.Audiences, aud2) }); err != nil {
 		t.Fatal(err)
 	}
-	if p := b.decide(issuer, page, "allow"); p.status != http.StatusForbidden || p.location != nil {
-		t.Fatalf("allowed more than the page showed: %d %v", p.status, p.location)
+	if p := b.Decide(issuer, page, "allow"); p.Status != http.StatusForbidden || p.Location != nil {
+		t.Fatalf("allowed more than the page showed: %d %v", p.Status, p.Location)
 	}
-	again := b.get(authorizeURL(issuer, id, "scope", "openid orders.read"))
-	if !isConsentPage(again) || !strings.Contains(again.body, aud2) {
-		t.Fatalf("want the consent page with the new audience, got %d %v", again.status, again.location)
+	again := b.Get(authorizeURL(issuer, id, "scope", "openid orders.read"))
+	if !servertest.IsConsentPage(again) || !strings.Contains(again.Body, aud2) {
+		t.Fatalf("want the consent page with the new audience, got %d %v", again.Status, again.Location)
 	}
 }
 
@@ -324,10 +326,10 @@ func TestConsentFormExpires(t *testing.T) {
 	cfg.Endpoint = oauth2.Endpoint{AuthURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token"}
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	b := newBrowser(t)
-	p := b.login(base, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", pw)
+	p := b.Login(base, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", pw)
 	clk.Step(10*time.Minute + time.Second)
-	if p := b.decide(base, p, "allow"); p.status != http.StatusForbidden || p.location != nil {
-		t.Fatalf("expired consent form: %d %v", p.status, p.location)
+	if p := b.Decide(base, p, "allow"); p.Status != http.StatusForbidden || p.Location != nil {
+		t.Fatalf("expired consent form: %d %v", p.Status, p.Location)
 	}
 }
 
@@ -348,25 +350,25 @@ func TestConsentBindsCodeAudience(t *testing.T) {
 	redeem := func(extra ...string) response {
 		verifier := oauth2.GenerateVerifier()
 		u := authorizeURL(issuer, id, "scope", "orders.read", "code_challenge", oauth2.S256ChallengeFromVerifier(verifier))
-		p := b.get(u)
-		if isConsentPage(p) || p.status == http.StatusOK {
-			if !isConsentPage(p) {
-				p = b.login(issuer, u, "alice", pw)
+		p := b.Get(u)
+		if servertest.IsConsentPage(p) || p.Status == http.StatusOK {
+			if !servertest.IsConsentPage(p) {
+				p = b.Login(issuer, u, "alice", pw)
 			}
-			p = b.decide(issuer, p, "allow")
+			p = b.Decide(issuer, p, "allow")
 		}
 		code := wantRedirect(t, p, "shop.example", "").Get("code")
 		v := url.Values{"grant_type": {"authorization_code"}, "client_id": {id}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {"https://shop.example/cb"}}
 		return postTokenForm(t, maps(v, extra...))
 	}
-	if r := redeem("resource", other); r.status != http.StatusBadRequest || r.body["error"] != "invalid_target" {
-		t.Fatalf("a code redeemed for an audience the user was not shown: %d %v", r.status, r.body)
+	if r := redeem("resource", other); r.Status != http.StatusBadRequest || r.Body["error"] != "invalid_target" {
+		t.Fatalf("a code redeemed for an audience the user was not shown: %d %v", r.Status, r.Body)
 	}
 	r := redeem()
-	if r.status != http.StatusOK {
-		t.Fatalf("redeem: %d %v", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("redeem: %d %v", r.Status, r.Body)
 	}
-	if aud := jwtClaims(t, r.body["access_token"].(string))["aud"]; aud != shown {
+	if aud := testhttp.JWTClaims(t, r.Body["access_token"].(string))["aud"]; aud != shown {
 		t.Fatalf("aud %v, want only %s", aud, shown)
 	}
 }

@@ -2,48 +2,14 @@ package browser_test
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
-
-// plant sets a login-form cookie in b as a same-site host can for an http
-// issuer (no __Host- prefix pins it to the issuer's origin).
-func (b *browser) plant(name, value string) {
-	b.t.Helper()
-	u, err := url.Parse(issuer)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	b.http.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
-}
-
-// cookie is the value of b's cookie name for the issuer.
-func (b *browser) cookie(name string) string {
-	u, _ := url.Parse(issuer)
-	for _, c := range b.http.Jar.Cookies(u) {
-		if c.Name == name {
-			return c.Value
-		}
-	}
-	return ""
-}
-
-// postFormFrom submits a form with the Sec-Fetch-Site a browser sends.
-func (b *browser) postFormFrom(u, site string, v url.Values) page {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(v.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", formType)
-	req.Header.Set("Sec-Fetch-Site", site)
-	return b.do(req)
-}
 
 // TestLoginCSRFPlantedNonce is the login CSRF of issue 12: an attacker
 // plants a login cookie of the right shape in the victim's browser, gets a
@@ -60,29 +26,29 @@ func TestLoginCSRFPlantedNonce(t *testing.T) {
 	planted := strings.Repeat("A", 43)
 
 	attacker := newBrowser(t)
-	attacker.plant("tw_login", planted)
-	v := maps(formFields(t, attacker.get(authURL)), "username", "mallory", "password", pw)
-	if got := attacker.cookie("tw_login"); got == planted || !strings.Contains(got, ".") {
+	attacker.SetCookie(issuer, "tw_login", planted)
+	v := maps(servertest.LoginFields(t, attacker.Get(authURL)), "username", "mallory", "password", pw)
+	if got := attacker.Cookie(issuer, "tw_login"); got == planted || !strings.Contains(got, ".") {
 		t.Errorf("the login page kept the planted nonce: %q", got)
 	}
 
 	victim := newBrowser(t)
-	victim.plant("tw_login", planted)
-	if p := victim.postForm(issuer+"/oauth/login", v); p.status != http.StatusForbidden || p.location != nil {
-		t.Fatalf("forged login with a planted nonce: %d %v\n%s", p.status, p.location, p.body)
+	victim.SetCookie(issuer, "tw_login", planted)
+	if p := victim.PostForm(issuer+"/oauth/login", v); p.Status != http.StatusForbidden || p.Location != nil {
+		t.Fatalf("forged login with a planted nonce: %d %v\n%s", p.Status, p.Location, p.Body)
 	}
 	// A nonce cookie the server minted for the attacker's browser and
 	// planted in the victim's: the browser says the form came from a
 	// sibling host or another site.
-	victim.plant("tw_login", attacker.cookie("tw_login"))
+	victim.SetCookie(issuer, "tw_login", attacker.Cookie(issuer, "tw_login"))
 	for _, site := range []string{"same-site", "cross-site"} {
-		if p := victim.postFormFrom(issuer+"/oauth/login", site, v); p.status != http.StatusForbidden || p.location != nil {
-			t.Fatalf("forged login from %s with a planted minted nonce: %d %v", site, p.status, p.location)
+		if p := victim.PostForm(issuer+"/oauth/login", v, "Sec-Fetch-Site", site); p.Status != http.StatusForbidden || p.Location != nil {
+			t.Fatalf("forged login from %s with a planted minted nonce: %d %v", site, p.Status, p.Location)
 		}
 	}
 	// The attacker's own form, from their own page, works.
-	if p := attacker.postFormFrom(issuer+"/oauth/login", "same-origin", v); !isConsentPage(p) {
-		t.Fatalf("the attacker's own login: %d %v\n%s", p.status, p.location, p.body)
+	if p := attacker.PostForm(issuer+"/oauth/login", v, "Sec-Fetch-Site", "same-origin"); !servertest.IsConsentPage(p) {
+		t.Fatalf("the attacker's own login: %d %v\n%s", p.Status, p.Location, p.Body)
 	}
 }
 
@@ -94,16 +60,16 @@ func TestLoginFormTwoTabs(t *testing.T) {
 	cfg := codeClient(f, "app", "http://127.0.0.1:8080/callback")
 	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
 	b := newBrowser(t)
-	tab1 := formFields(t, b.get(cfg.AuthCodeURL("one", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))))
-	tab2 := formFields(t, b.get(cfg.AuthCodeURL("two", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))))
-	if p := b.postForm(issuer+"/oauth/login", maps(tab1, "username", "alice", "password", "wrong")); p.status != http.StatusOK || !strings.Contains(p.body, "incorrect") {
-		t.Fatalf("tab 1, wrong password: %d %v\n%s", p.status, p.location, p.body)
+	tab1 := servertest.LoginFields(t, b.Get(cfg.AuthCodeURL("one", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))))
+	tab2 := servertest.LoginFields(t, b.Get(cfg.AuthCodeURL("two", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))))
+	if p := b.PostForm(issuer+"/oauth/login", maps(tab1, "username", "alice", "password", "wrong")); p.Status != http.StatusOK || !strings.Contains(p.Body, "incorrect") {
+		t.Fatalf("tab 1, wrong password: %d %v\n%s", p.Status, p.Location, p.Body)
 	}
-	p := b.postFormFrom(issuer+"/oauth/login", "same-origin", maps(tab2, "username", "alice", "password", pw))
-	if !isConsentPage(p) {
-		t.Fatalf("tab 2: %d %v\n%s", p.status, p.location, p.body)
+	p := b.PostForm(issuer+"/oauth/login", maps(tab2, "username", "alice", "password", pw), "Sec-Fetch-Site", "same-origin")
+	if !servertest.IsConsentPage(p) {
+		t.Fatalf("tab 2: %d %v\n%s", p.Status, p.Location, p.Body)
 	}
-	if q := b.decide(issuer, p, "allow").location.Query(); q.Get("state") != "two" || q.Get("code") == "" {
+	if q := b.Decide(issuer, p, "allow").Location.Query(); q.Get("state") != "two" || q.Get("code") == "" {
 		t.Fatalf("tab 2 answered %v", q)
 	}
 }
@@ -115,9 +81,9 @@ func TestLoginFormTwoTabs(t *testing.T) {
 func TestConsentFormTwoTabs(t *testing.T) {
 	f := newFixture(t)
 	b, cfg := signedIn(t, f, "alice")
-	c1 := b.get(cfg.AuthCodeURL("one", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "consent")))
-	b.get(cfg.AuthCodeURL("two", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "consent")))
-	if p := b.decide(issuer, c1, "allow"); p.location == nil || p.location.Query().Get("state") != "one" || p.location.Query().Get("code") == "" {
-		t.Fatalf("tab 1 answered %d %v", p.status, p.location)
+	c1 := b.Get(cfg.AuthCodeURL("one", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "consent")))
+	b.Get(cfg.AuthCodeURL("two", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "consent")))
+	if p := b.Decide(issuer, c1, "allow"); p.Location == nil || p.Location.Query().Get("state") != "one" || p.Location.Query().Get("code") == "" {
+		t.Fatalf("tab 1 answered %d %v", p.Status, p.Location)
 	}
 }

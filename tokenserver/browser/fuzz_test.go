@@ -7,7 +7,6 @@ package browser_test
 // anywhere else. hack/fuzz.sh runs each for a bounded time in make test.
 
 import (
-	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
@@ -53,10 +53,7 @@ func newFuzzBrowserEnv(f *testing.F) *fuzzBrowserEnv {
 		cookies = append(cookies, c.Name+"="+c.Value)
 	}
 	e.cookie = strings.Join(cookies, "; ")
-	e.loginFields = url.Values{}
-	for _, m := range hiddenInput.FindAllStringSubmatch(rec.Body.String(), -1) {
-		e.loginFields.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
-	}
+	e.loginFields = testhttp.HiddenFields(rec.Body.String())
 	if rec.Code != http.StatusOK || e.cookie == "" || e.loginFields.Get("csrf_token") == "" {
 		f.Fatalf("seed login form: %d cookie %q fields %v", rec.Code, e.cookie, e.loginFields)
 	}

@@ -13,7 +13,9 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
+	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
 
 const returnURI = "https://app.example/signed-out"
@@ -34,7 +36,7 @@ func logoutClient(f *fixture, name string) oauth2.Config {
 func signInForIDToken(t *testing.T, b *browser, cfg oauth2.Config, user, pw string) string {
 	t.Helper()
 	verifier := oauth2.GenerateVerifier()
-	loc := b.signIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), user, pw)
+	loc := b.SignIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), user, pw)
 	tok, err := cfg.Exchange(context.Background(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatal(err)
@@ -50,13 +52,13 @@ func logoutURL(base string, kv ...string) string {
 // wantSignedIn checks whether b's session still answers cfg's requests.
 func wantSignedIn(t *testing.T, b *browser, cfg oauth2.Config, want bool) {
 	t.Helper()
-	p := b.get(cfg.AuthCodeURL("again", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
-	signedIn := p.status == http.StatusFound && p.location != nil && p.location.Query().Get("code") != ""
+	p := b.Get(cfg.AuthCodeURL("again", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	signedIn := p.Status == http.StatusFound && p.Location != nil && p.Location.Query().Get("code") != ""
 	if signedIn != want {
-		t.Fatalf("signed in: %v, want %v (%d %v)", signedIn, want, p.status, p.location)
+		t.Fatalf("signed in: %v, want %v (%d %v)", signedIn, want, p.Status, p.Location)
 	}
 	if !want {
-		formFields(t, p)
+		servertest.LoginFields(t, p)
 	}
 }
 
@@ -71,15 +73,15 @@ func TestLogoutEndsSession(t *testing.T) {
 	hint := signInForIDToken(t, b, cfg, "alice", pw)
 	wantSignedIn(t, b, cfg, true)
 
-	p := b.get(logoutURL(issuer, "id_token_hint", hint, "post_logout_redirect_uri", returnURI, "state", "bye&1", "client_id", cfg.ClientID))
-	if p.status != http.StatusFound || p.location == nil || p.location.Host != "app.example" || p.location.Query().Get("state") != "bye&1" {
-		t.Fatalf("logout: %d %v\n%s", p.status, p.location, p.body)
+	p := b.Get(logoutURL(issuer, "id_token_hint", hint, "post_logout_redirect_uri", returnURI, "state", "bye&1", "client_id", cfg.ClientID))
+	if p.Status != http.StatusFound || p.Location == nil || p.Location.Host != "app.example" || p.Location.Query().Get("state") != "bye&1" {
+		t.Fatalf("logout: %d %v\n%s", p.Status, p.Location, p.Body)
 	}
 	wantSignedIn(t, b, cfg, false)
 	// POST works the same (§2).
-	b.signIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", pw)
-	if p := b.postForm(issuer+"/oauth/logout", url.Values{"id_token_hint": {hint}}); p.status != http.StatusOK || !strings.Contains(p.body, "You are signed out") {
-		t.Fatalf("POST logout: %d %v\n%s", p.status, p.location, p.body)
+	b.SignIn(issuer, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", pw)
+	if p := b.PostForm(issuer+"/oauth/logout", url.Values{"id_token_hint": {hint}}); p.Status != http.StatusOK || !strings.Contains(p.Body, "You are signed out") {
+		t.Fatalf("POST logout: %d %v\n%s", p.Status, p.Location, p.Body)
 	}
 	wantSignedIn(t, b, cfg, false)
 }
@@ -97,31 +99,31 @@ func TestLogoutAsksWithoutHint(t *testing.T) {
 	signInForIDToken(t, b, cfg, "alice", pw)
 
 	for _, u := range []string{logoutURL(issuer), logoutURL(issuer, "id_token_hint", bobHint)} {
-		p := b.get(u)
-		if p.status != http.StatusOK || !strings.Contains(p.body, "Sign out?") {
-			t.Fatalf("want the sign-out question, got %d %v\n%s", p.status, p.location, p.body)
+		p := b.Get(u)
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, "Sign out?") {
+			t.Fatalf("want the sign-out question, got %d %v\n%s", p.Status, p.Location, p.Body)
 		}
 		wantSignedIn(t, b, cfg, true)
 	}
 	// The attacker's own sign-out form, from a browser signed in as bob.
 	attacker := newBrowser(t)
 	signInForIDToken(t, attacker, cfg, "bob", bobPW)
-	forged := formFieldsOf(t, attacker.get(logoutURL(issuer)))
-	if p := b.postForm(issuer+"/oauth/logout", forged); p.status != http.StatusForbidden {
-		t.Fatalf("another browser's form: %d", p.status)
+	forged := formFieldsOf(t, attacker.Get(logoutURL(issuer)))
+	if p := b.PostForm(issuer+"/oauth/logout", forged); p.Status != http.StatusForbidden {
+		t.Fatalf("another browser's form: %d", p.Status)
 	}
-	b.plant("tw_logout", strings.Repeat("A", 43))
-	if p := b.postForm(issuer+"/oauth/logout", forged); p.status != http.StatusForbidden {
-		t.Fatalf("planted nonce: %d", p.status)
+	b.SetCookie(issuer, "tw_logout", strings.Repeat("A", 43))
+	if p := b.PostForm(issuer+"/oauth/logout", forged); p.Status != http.StatusForbidden {
+		t.Fatalf("planted nonce: %d", p.Status)
 	}
-	b.plant("tw_logout", attacker.cookie("tw_logout"))
-	if p := b.postFormFrom(issuer+"/oauth/logout", "cross-site", forged); p.status != http.StatusForbidden {
-		t.Fatalf("cross-site submission with a planted minted nonce: %d", p.status)
+	b.SetCookie(issuer, "tw_logout", attacker.Cookie(issuer, "tw_logout"))
+	if p := b.PostForm(issuer+"/oauth/logout", forged, "Sec-Fetch-Site", "cross-site"); p.Status != http.StatusForbidden {
+		t.Fatalf("cross-site submission with a planted minted nonce: %d", p.Status)
 	}
-	form := formFieldsOf(t, b.get(logoutURL(issuer)))
+	form := formFieldsOf(t, b.Get(logoutURL(issuer)))
 	wantSignedIn(t, b, cfg, true)
-	if p := b.postFormFrom(issuer+"/oauth/logout", "same-origin", form); p.status != http.StatusOK || !strings.Contains(p.body, "You are signed out") {
-		t.Fatalf("confirmed: %d %v\n%s", p.status, p.location, p.body)
+	if p := b.PostForm(issuer+"/oauth/logout", form, "Sec-Fetch-Site", "same-origin"); p.Status != http.StatusOK || !strings.Contains(p.Body, "You are signed out") {
+		t.Fatalf("confirmed: %d %v\n%s", p.Status, p.Location, p.Body)
 	}
 	wantSignedIn(t, b, cfg, false)
 }
@@ -129,12 +131,9 @@ func TestLogoutAsksWithoutHint(t *testing.T) {
 // formFieldsOf are the hidden fields of any page's form.
 func formFieldsOf(t *testing.T, p page) url.Values {
 	t.Helper()
-	v := url.Values{}
-	for _, m := range hiddenInput.FindAllStringSubmatch(p.body, -1) {
-		v.Set(m[1], strings.ReplaceAll(m[2], "&amp;", "&"))
-	}
+	v := testhttp.HiddenFields(p.Body)
 	if v.Get("csrf_token") == "" {
-		t.Fatalf("no form: %d\n%s", p.status, p.body)
+		t.Fatalf("no form: %d\n%s", p.Status, p.Body)
 	}
 	return v
 }
@@ -168,13 +167,13 @@ func TestLogoutRedirectOnlyRegistered(t *testing.T) {
 			hint := signInForIDToken(t, b, cfg, "alice", pw)
 			var p page
 			if tt.noHint {
-				ask := b.get(logoutURL(issuer, "post_logout_redirect_uri", tt.uri, "client_id", cfg.ClientID))
-				p = b.postFormFrom(issuer+"/oauth/logout", "same-origin", formFieldsOf(t, ask))
+				ask := b.Get(logoutURL(issuer, "post_logout_redirect_uri", tt.uri, "client_id", cfg.ClientID))
+				p = b.PostForm(issuer+"/oauth/logout", formFieldsOf(t, ask), "Sec-Fetch-Site", "same-origin")
 			} else {
-				p = b.get(logoutURL(issuer, "id_token_hint", hint, "post_logout_redirect_uri", tt.uri))
+				p = b.Get(logoutURL(issuer, "id_token_hint", hint, "post_logout_redirect_uri", tt.uri))
 			}
-			if p.location != nil || p.status != http.StatusOK || !strings.Contains(p.body, "not registered") {
-				t.Fatalf("%d %v\n%s", p.status, p.location, p.body)
+			if p.Location != nil || p.Status != http.StatusOK || !strings.Contains(p.Body, "not registered") {
+				t.Fatalf("%d %v\n%s", p.Status, p.Location, p.Body)
 			}
 			wantSignedIn(t, b, cfg, false)
 		})
@@ -193,12 +192,12 @@ func TestLogoutRefusesForgedHint(t *testing.T) {
 	r := postTokenForm(t, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {pw}, "scope": {"openid"},
 		"client_id": {cfg.ClientID}, "client_secret": {cfg.ClientSecret}})
 	otherTok := passwordIDToken(t, otherIssuer, cfg, pw)
-	if iss := jwtClaims(t, otherTok)["iss"]; iss != "https://impostor.example" {
+	if iss := testhttp.JWTClaims(t, otherTok)["iss"]; iss != "https://impostor.example" {
 		t.Fatalf("iss %v", iss)
 	}
 	b := newBrowser(t)
 	hint := signInForIDToken(t, b, cfg, "alice", pw)
-	access, _ := r.body["access_token"].(string)
+	access, _ := r.Body["access_token"].(string)
 	tampered := hint[:len(hint)-4] + strings.Map(func(r rune) rune { return 'A' + (r+1)%26 }, hint[len(hint)-4:])
 	tests := []struct{ name, hint, clientID string }{
 		{"other issuer", otherTok, ""},
@@ -213,8 +212,8 @@ func TestLogoutRefusesForgedHint(t *testing.T) {
 			if tt.clientID != "" {
 				kv = append(kv, "client_id", tt.clientID)
 			}
-			if p := b.get(logoutURL(issuer, kv...)); p.status != http.StatusBadRequest || p.location != nil {
-				t.Fatalf("%d %v\n%s", p.status, p.location, p.body)
+			if p := b.Get(logoutURL(issuer, kv...)); p.Status != http.StatusBadRequest || p.Location != nil {
+				t.Fatalf("%d %v\n%s", p.Status, p.Location, p.Body)
 			}
 			wantSignedIn(t, b, cfg, true)
 		})
@@ -222,9 +221,9 @@ func TestLogoutRefusesForgedHint(t *testing.T) {
 
 	clk := clocktesting.NewFakeClock(time.Now().Add(48 * time.Hour))
 	later := startServer(t, tokenserver.Options{Clock: clk})
-	p := b.get(logoutURL(later, "id_token_hint", hint, "post_logout_redirect_uri", returnURI))
-	if p.status != http.StatusFound || p.location == nil || p.location.Host != "app.example" {
-		t.Fatalf("expired hint: %d %v\n%s", p.status, p.location, p.body)
+	p := b.Get(logoutURL(later, "id_token_hint", hint, "post_logout_redirect_uri", returnURI))
+	if p.Status != http.StatusFound || p.Location == nil || p.Location.Host != "app.example" {
+		t.Fatalf("expired hint: %d %v\n%s", p.Status, p.Location, p.Body)
 	}
 }
 

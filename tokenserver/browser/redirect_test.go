@@ -35,9 +35,9 @@ func TestRegisteredRedirectURIIsParsedAgain(t *testing.T) {
 				q.Del("redirect_uri")
 			}
 			t.Run(uri+map[bool]string{true: " named", false: " implied"}[named], func(t *testing.T) {
-				p := newBrowser(t).get(issuer + "/oauth/authorize?" + q.Encode())
-				if p.status != http.StatusBadRequest || p.header.Get("Location") != "" || !strings.Contains(p.body, "Sign-in is not possible") {
-					t.Fatalf("want the error page and no redirect, got %d %q\n%s", p.status, p.header.Get("Location"), p.body)
+				p := newBrowser(t).Get(issuer + "/oauth/authorize?" + q.Encode())
+				if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" || !strings.Contains(p.Body, "Sign-in is not possible") {
+					t.Fatalf("want the error page and no redirect, got %d %q\n%s", p.Status, p.Header.Get("Location"), p.Body)
 				}
 			})
 		}

@@ -2,7 +2,6 @@ package browser_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/onsi/gomega"
 
+	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
@@ -54,7 +54,7 @@ func startServer(t testing.TB, o tokenserver.Options) string {
 	return h.StartReplicaWith(t, o)
 }
 
-const formType = "application/x-www-form-urlencoded"
+const formType = testhttp.FormType
 
 // introspect asks the introspection endpoint about tok as the client id.
 func introspect(t testing.TB, id, secret, tok string) map[string]any {
@@ -93,39 +93,10 @@ func decodeJSON(t testing.TB, req *http.Request) map[string]any {
 }
 
 // response is a token endpoint answer.
-type response struct {
-	status int
-	body   map[string]any
-}
+type response = testhttp.Response
 
 // postTokenForm sends a form to the token endpoint.
 func postTokenForm(t testing.TB, v url.Values) response {
 	t.Helper()
-	resp, err := http.PostForm(issuer+"/oauth/token", v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := response{status: resp.StatusCode}
-	_ = json.NewDecoder(resp.Body).Decode(&r.body)
-	return r
-}
-
-// jwtClaims reads a JWT's claims without verifying it (the tests that call
-// it check what the server issued, not whether it signed it).
-func jwtClaims(t testing.TB, tok string) map[string]any {
-	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a compact JWS: %q", tok)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(raw, &claims); err != nil {
-		t.Fatal(err)
-	}
-	return claims
+	return testhttp.Post(t, issuer+"/oauth/token", formType, v.Encode())
 }
