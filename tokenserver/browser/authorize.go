@@ -78,9 +78,10 @@ func hiddenFields(carried url.Values) []hiddenField {
 }
 
 // sessionUser is the signed-in user of the browser when the session may
-// answer this request: same namespace as the client, the user still exists
-// and is enabled, and neither prompt=login nor max_age asks for a new
-// sign-in.
+// answer this request: same namespace as the client, the user still exists,
+// is enabled and has not changed its password since (the operator counts
+// changes in status.passwordGeneration), and neither prompt=login nor
+// max_age asks for a new sign-in.
 func (s *Browser) sessionUser(r *http.Request, ar *authorizeRequest, now time.Time) (*store.User, time.Time, error) {
 	sess := s.readSession(r, now)
 	if sess == nil || sess.Namespace != ar.client.Object.Namespace || slices.Contains(ar.prompt, "login") {
@@ -91,7 +92,7 @@ func (s *Browser) sessionUser(r *http.Request, ar *authorizeRequest, now time.Ti
 		return nil, time.Time{}, nil
 	}
 	u, err := s.dir.UserByUID(r.Context(), sess.Namespace, sess.UserUID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Object.Spec.Disabled) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (u.Object.Spec.Disabled || u.Object.Status.PasswordGeneration != sess.PasswordGeneration)) {
 		return nil, time.Time{}, nil
 	}
 	if err != nil {
@@ -144,7 +145,9 @@ func (s *Browser) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	authTime := now.Truncate(time.Second)
-	if err := s.writeSession(w, session{Namespace: user.Object.Namespace, UserUID: user.Object.UID, AuthTime: authTime.Unix(), Expires: now.Add(sessionTTL).Unix()}); err != nil {
+	sess := session{Namespace: user.Object.Namespace, UserUID: user.Object.UID, AuthTime: authTime.Unix(), Expires: now.Add(sessionTTL).Unix(),
+		PasswordGeneration: user.Object.Status.PasswordGeneration}
+	if err := s.writeSession(w, sess); err != nil {
 		s.authorizeFailed(w, r, ar, err)
 		return
 	}

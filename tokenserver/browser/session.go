@@ -50,6 +50,9 @@ type session struct {
 	UserUID   types.UID `json:"uid"`
 	AuthTime  int64     `json:"at"`
 	Expires   int64     `json:"exp"`
+	// PasswordGeneration is the user's status.passwordGeneration at
+	// sign-in: a password change since ends the session.
+	PasswordGeneration int64 `json:"pg,omitempty"`
 }
 
 // cookieName: the __Host- prefix (RFC 6265bis §4.1.3.2) pins the cookie to
