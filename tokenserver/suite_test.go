@@ -6,11 +6,8 @@ package tokenserver_test
 // the controllers) is tested in test/integration.
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -29,22 +26,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var err error
-	h, err = servertest.New(ctx, func(o *tokenserver.Options) {
+	servertest.Main(m, func(o *tokenserver.Options) {
 		o.TokenPathAliases = []string{"/token", "/api/v4/connect/token"}
 		o.DefaultClient = &types.NamespacedName{Namespace: "legacy", Name: "default-app"}
 		o.RefreshGrace = 2 * time.Second
-	})
-	if err != nil {
-		cancel()
-		fmt.Fprintln(os.Stderr, "start the token server:", err)
-		os.Exit(1)
-	}
-	issuer = h.Issuer
-	code := m.Run()
-	cancel()
-	os.Exit(code)
+	}, func(started *servertest.Harness) { h, issuer = started, started.Issuer })
 }
 
 func eventually(t testing.TB, f any) gomega.AsyncAssertion {

@@ -1,12 +1,9 @@
 package browser_test
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -26,17 +23,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var err error
-	if h, err = servertest.New(ctx, nil); err != nil {
-		cancel()
-		fmt.Fprintln(os.Stderr, "start the token server:", err)
-		os.Exit(1)
-	}
-	issuer = h.Issuer
-	code := m.Run()
-	cancel()
-	os.Exit(code)
+	servertest.Main(m, nil, func(started *servertest.Harness) { h, issuer = started, started.Issuer })
 }
 
 func eventually(t testing.TB, f any) gomega.AsyncAssertion {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -218,4 +219,21 @@ func FillDefaults(o, d tokenserver.Options) tokenserver.Options {
 	}
 	o.Log = d.Log
 	return o
+}
+
+// Main is a test binary's TestMain over one Harness: it starts the server
+// with the options mod makes from the defaults, hands the harness to started
+// (which keeps it for the tests), runs the tests and exits with their code.
+func Main(m *testing.M, mod func(*tokenserver.Options), started func(*Harness)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	h, err := New(ctx, mod)
+	if err != nil {
+		cancel()
+		fmt.Fprintln(os.Stderr, "start the token server:", err)
+		os.Exit(1)
+	}
+	started(h)
+	code := m.Run()
+	cancel()
+	os.Exit(code)
 }
