@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/password"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/throttle"
 )
 
 // passwordGrant is RFC 6749 §4.3, the resource owner password grant. RFC 9700
@@ -38,7 +40,7 @@ func (g passwordGrant) handle(ctx context.Context, req *tokenRequest) (*issued, 
 // verification), so neither the answer nor its timing tells whether the user
 // exists, or whether a disabled user's password was right.
 func (s *Server) authenticateUser(ctx context.Context, namespace, username, pw, source string) (*store.User, error) {
-	r, ok, retry := s.throttle.Reserve(namespace+"/"+username, source)
+	r, ok, retry := s.reserveAttempt(ctx, namespace+"/"+username, source)
 	if !ok {
 		s.metrics.throttled()
 		return nil, oauth.NewError(http.StatusBadRequest, oauth.ErrInvalidGrant, "too many failed attempts; try again in "+strconv.Itoa(int(retry.Seconds())+1)+" s")
@@ -86,4 +88,28 @@ func (s *Server) checkPassword(u *store.User, pw string) (bool, error) {
 		return false, fmt.Errorf("verify password hash of %s/%s: %w", u.Object.Namespace, u.Object.Name, err)
 	}
 	return ok, nil
+}
+
+// inFlightWait bounds how long a sign-in waits for the attempts at the same
+// user from the same source that are being verified (a hash time each).
+const inFlightWait = 2 * time.Second
+
+// reserveAttempt reserves a sign-in attempt. A refusal only because other
+// attempts of the same user and source are still being verified waits for
+// them (bounded), so an honest client's concurrent sign-ins are served one
+// after the other, while a guessing burst still gets one verification at a
+// time and no more than its budget.
+func (s *Server) reserveAttempt(ctx context.Context, user, source string) (*throttle.Reservation, bool, time.Duration) {
+	deadline := time.Now().Add(inFlightWait)
+	for {
+		r, ok, retry := s.throttle.Reserve(user, source)
+		if ok || retry != throttle.InFlightRetry || time.Now().After(deadline) {
+			return r, ok, retry
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, retry
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

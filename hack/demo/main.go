@@ -81,6 +81,10 @@ type options struct {
 	ReadyTimeout time.Duration
 	// Verbose sends the operator's logs to stderr instead of the log file.
 	Verbose bool
+	// MaxFamiliesPerUser overrides the operator's cap on a user's live
+	// refresh-token families (0: the operator's default); the load test
+	// signs one user in thousands of times.
+	MaxFamiliesPerUser int
 
 	// onReady, for tests, is called once everything runs and the
 	// instructions are printed, while the demo holds its lock.
@@ -105,6 +109,7 @@ func main() {
 	flag.IntVar(&opts.Port, "port", 8443, "Port of the token server on 127.0.0.1; a free port is used when it is busy (0: always a free port).")
 	flag.BoolVar(&opts.Check, "check", false, "Run the printed client_credentials, password and refresh_token requests, report, and stop (exit status 0 when they all succeed).")
 	flag.DurationVar(&opts.ReadyTimeout, "ready-timeout", 2*time.Minute, "How long to wait for the samples and token Secrets to become Ready.")
+	flag.IntVar(&opts.MaxFamiliesPerUser, "max-families-per-user", 0, "Cap on one user's live refresh-token families (0: the operator's default); make bench raises it, since it signs one user in thousands of times.")
 	flag.BoolVar(&opts.Verbose, "v", false, "Write the operator's logs to stderr instead of STATE_DIR/"+logFileName+".")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -227,7 +232,7 @@ func run(ctx context.Context, opts options, stdout io.Writer) (err error) {
 		fmt.Fprintln(stdout, note)
 	}
 	issuer := "http://" + ln.Addr().String()
-	stopManager, err := startManager(env.Config, issuer, ln)
+	stopManager, err := startManager(env.Config, issuer, ln, opts.MaxFamiliesPerUser)
 	if err != nil {
 		return err
 	}
@@ -296,7 +301,7 @@ func listen(port int) (ln net.Listener, note string, err error) {
 
 // startManager runs the operator (controllers and token server) until the
 // returned function stops it.
-func startManager(cfg *rest.Config, issuer string, ln net.Listener) (stop func() error, err error) {
+func startManager(cfg *rest.Config, issuer string, ln net.Listener, maxFamilies int) (stop func() error, err error) {
 	mgrCtx, cancel := context.WithCancel(context.Background())
 	listening := make(chan string, 1)
 	o := operator.DefaultOptions()
@@ -305,6 +310,9 @@ func startManager(cfg *rest.Config, issuer string, ln net.Listener) (stop func()
 	// run builds one manager, but a test process calls run more than once.
 	o.SkipControllerNameValidation = true
 	o.Token.Addr, o.Token.Listener, o.Token.Ready = ln.Addr().String(), ln, listening
+	if maxFamilies > 0 {
+		o.Token.MaxFamiliesPerUser = maxFamilies
+	}
 	mgr, err := operator.NewManager(mgrCtx, cfg, o)
 	if err != nil {
 		cancel()
