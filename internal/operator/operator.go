@@ -79,7 +79,7 @@ func DefaultOptions() Options {
 		MetricsAddr: ":8080", ProbeAddr: ":8081", LeaderElection: true,
 		Clock: clock.RealClock{}, Keys: keys.DefaultSettings(), Token: tokenserver.DefaultOptions(),
 		CollectInterval: controllers.DefaultCollectInterval,
-		KubeAPIQPS:      50, KubeAPIBurst: 100,
+		KubeAPIQPS:      500, KubeAPIBurst: 1000,
 	}
 }
 
