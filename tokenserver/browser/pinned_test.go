@@ -14,6 +14,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -328,4 +329,125 @@ func TestPinnedCodeOfDisabledUser(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Fatalf("code of a disabled user: %d %v, want 400 invalid_grant", resp.StatusCode, body)
 	}
+}
+
+// TestPinnedPlantedNonceNotBound: a login cookie of the right shape that
+// the server did not MAC (planted by a sibling host over http) is never
+// taken as the browser's nonce: the form the attacker gets for it is bound
+// to a nonce of the server's, so the victim's browser carrying the planted
+// cookie cannot submit it (login CSRF, also from a browser that sends no
+// Sec-Fetch-Site).
+func TestPinnedPlantedNonceNotBound(t *testing.T) {
+	f := newFixture(t)
+	id, _ := pinClient(f, v1alpha1.OAuthClientSpec{})
+	_, pw := f.User("mallory", v1alpha1.OAuthUserSpec{})
+	planted := strings.Repeat("N", 43) + "." + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + "." + base64.RawURLEncoding.EncodeToString([]byte("not the server's mac"))
+	attacker, victim := newPinBrowser(t), newPinBrowser(t)
+	attacker.setCookie(issuer, "tw_login", planted)
+	page := attacker.get(pinAuthorize(issuer, id))
+	if !page.isLogin() {
+		t.Fatalf("want the login page, got %d %v", page.status, page.location)
+	}
+	v := page.fields()
+	v.Set("username", "mallory")
+	v.Set("password", pw)
+	victim.setCookie(issuer, "tw_login", planted)
+	req, err := http.NewRequest(http.MethodPost, issuer+"/oauth/login", strings.NewReader(v.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if p := victim.do(req); p.status != http.StatusForbidden || p.location != nil {
+		t.Fatalf("login forged with a planted nonce: %d %v, want 403", p.status, p.location)
+	}
+}
+
+// TestPinnedConsentFormCrossSite: a consent form of this browser posted
+// from another site or a sibling host (the browser says so in
+// Sec-Fetch-Site) is refused, token and nonce notwithstanding.
+func TestPinnedConsentFormCrossSite(t *testing.T) {
+	f := newFixture(t)
+	id, _ := pinClient(f, v1alpha1.OAuthClientSpec{})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
+	b := newPinBrowser(t)
+	p := b.login(issuer, b.get(pinAuthorize(issuer, id)), "alice", pw)
+	if !p.isConsent() {
+		t.Fatalf("want the consent page, got %d %v", p.status, p.location)
+	}
+	v := p.fields()
+	v.Set("decision", "allow")
+	for _, site := range []string{"cross-site", "same-site"} {
+		req, err := http.NewRequest(http.MethodPost, issuer+"/oauth/consent", strings.NewReader(v.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", site)
+		if p := b.do(req); p.status != http.StatusForbidden || p.location != nil {
+			t.Fatalf("consent form posted %s: %d %v, want 403", site, p.status, p.location)
+		}
+	}
+}
+
+// TestPinnedCodeAudienceIsConsented: a code redeemed without resource=
+// issues tokens for the audiences consent showed, not for those the client
+// was given since (the client's audiences of today).
+func TestPinnedCodeAudienceIsConsented(t *testing.T) {
+	f := newFixture(t)
+	shown, added := "https://shown."+f.NS+".example", "https://added."+f.NS+".example"
+	f.Resource("shown", v1alpha1.OAuthResourceSpec{Audience: shown, Scopes: []string{"shown.read"}})
+	f.Resource("added", v1alpha1.OAuthResourceSpec{Audience: added, Scopes: []string{"added.read"}})
+	id, secret := pinClient(f, v1alpha1.OAuthClientSpec{Audiences: []string{shown}})
+	_, pw := f.User("alice", v1alpha1.OAuthUserSpec{})
+	b := newPinBrowser(t)
+	code := b.allow(issuer, b.login(issuer, b.get(pinAuthorize(issuer, id)), "alice", pw)).redirected(t).Get("code")
+	if _, err := h.ChangeClient(f.NS, "app", func(c *v1alpha1.OAuthClient) { c.Spec.Audiences = []string{shown, added} }); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.PostForm(issuer+"/oauth/token", url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {pinRedirect},
+		"code_verifier": {pinVerifier}, "client_id": {id}, "client_secret": {secret},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.AccessToken == "" {
+		t.Fatalf("redeem: %d %v", resp.StatusCode, err)
+	}
+	if aud := pinAudiences(t, body.AccessToken); len(aud) != 1 || aud[0] != shown {
+		t.Fatalf("access token aud %v, want only the consented %s", aud, shown)
+	}
+}
+
+// pinAudiences reads the aud claim of a JWT (a string or a list) without
+// verifying it: the test checks what the server issued.
+func pinAudiences(t testing.TB, tok string) []string {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a compact JWS: %q", tok)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		Aud json.RawMessage `json:"aud"`
+	}
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	var one string
+	if json.Unmarshal(claims.Aud, &one) == nil {
+		return []string{one}
+	}
+	var many []string
+	if err := json.Unmarshal(claims.Aud, &many); err != nil {
+		t.Fatalf("aud %s", claims.Aud)
+	}
+	return many
 }
