@@ -18,18 +18,8 @@ import (
 // (OpenID Connect Core §3.1.2.1). A browser with a usable session gets its
 // answer at once; otherwise the login page.
 func (s *Browser) serveAuthorize(w http.ResponseWriter, r *http.Request) {
-	var v url.Values
-	switch r.Method {
-	case http.MethodGet:
-		v = r.URL.Query()
-	case http.MethodPost:
-		var ok bool
-		if v, ok = s.formValues(w, r); !ok {
-			return
-		}
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		s.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed.")
+	v, ok := s.getOrPostValues(w, r)
+	if !ok {
 		return
 	}
 	ar, err := s.parseAuthorize(r.Context(), v)

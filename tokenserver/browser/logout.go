@@ -47,18 +47,8 @@ type logoutRequest struct {
 
 // serveLogout is the end_session_endpoint, GET or POST (§2).
 func (s *Browser) serveLogout(w http.ResponseWriter, r *http.Request) {
-	var v url.Values
-	switch r.Method {
-	case http.MethodGet:
-		v = r.URL.Query()
-	case http.MethodPost:
-		var ok bool
-		if v, ok = s.formValues(w, r); !ok {
-			return
-		}
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		s.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed.")
+	v, ok := s.getOrPostValues(w, r)
+	if !ok {
 		return
 	}
 	lr, err := s.parseLogout(r.Context(), v)

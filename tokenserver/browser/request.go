@@ -280,6 +280,21 @@ func (s *Browser) authorizeFailed(w http.ResponseWriter, r *http.Request, ar *au
 	}
 }
 
+// getOrPostValues reads the parameters of an endpoint that takes GET or POST
+// (OpenID Connect Core §3.1.2.1, RP-Initiated Logout §2): the query, or the
+// form body; any other method is answered here with 405.
+func (s *Browser) getOrPostValues(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	switch r.Method {
+	case http.MethodGet:
+		return r.URL.Query(), true
+	case http.MethodPost:
+		return s.formValues(w, r)
+	}
+	w.Header().Set("Allow", "GET, POST")
+	s.errorPage(w, http.StatusMethodNotAllowed, "Method not allowed.")
+	return nil, false
+}
+
 // formValues reads a POSTed form body within the size limit.
 func (s *Browser) formValues(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
