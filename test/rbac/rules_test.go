@@ -80,7 +80,7 @@ func grantsOf(m *manifests, sa, opNS string) []grant {
 // path and must be extended.
 var unexercised = map[string]string{
 	"delete core/configmaps": "controllers.Collector removes a revocation ConfigMap once the access token it revokes has expired (collector.go, Revocations.DeleteExpired); the shortest access-token lifetime is 1m",
-	"patch core/events":          "client-go's event recorder patches a repeated Event; leader election records LeaderElection Events through the core API",
+	"patch core/events":      "client-go's event recorder patches a repeated Event; leader election records LeaderElection Events through the core API",
 }
 
 // checkRules fails t for every request the API server refused and for every
