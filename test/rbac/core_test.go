@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
 )
 
@@ -260,4 +261,42 @@ func jwksKids(t *testing.T, base string) []string {
 		kids = append(kids, k.Kid)
 	}
 	return kids
+}
+
+// disableUser signs the tenant's user in (a live session: a refresh
+// family), then disables the user as an administrator would: the
+// controllers end the user's sessions (the families are deleted), the
+// refresh token stops working and a new sign-in is refused.
+func disableUser(t *testing.T, base string, tn *tenant) {
+	t.Helper()
+	ctx := context.Background()
+	var u v1alpha1.OAuthUser
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: tn.ns, Name: tn.username}, &u); err != nil {
+		t.Fatal(err)
+	}
+	families := func() (int, error) {
+		var list corev1.SecretList
+		err := env.Client.List(ctx, &list, client.MatchingLabels{contract.LabelRecordUserUID: string(u.UID)})
+		return len(list.Items), err
+	}
+	conf := oauth2.Config{ClientID: tn.clientID, ClientSecret: tn.secret, Endpoint: oauth2.Endpoint{TokenURL: base + "/oauth/token"}}
+	tok, err := conf.PasswordCredentialsToken(ctx, tn.username, tn.password)
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("password grant before disabling: %v (refresh token %v)", err, tok != nil && tok.RefreshToken != "")
+	}
+	if n, err := families(); err != nil || n == 0 {
+		t.Fatalf("the user has %d refresh families (%v) before being disabled, want some", n, err)
+	}
+	patch := client.MergeFrom(u.DeepCopy())
+	u.Spec.Disabled = true
+	if err := env.Client.Patch(ctx, &u, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, families).Should(gomega.BeZero(), "the disabled user's refresh families are deleted")
+	if _, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
+		t.Fatal("a disabled user's refresh token still refreshes")
+	}
+	if _, err := conf.PasswordCredentialsToken(ctx, tn.username, tn.password); err == nil {
+		t.Fatal("a disabled user signs in")
+	}
 }
