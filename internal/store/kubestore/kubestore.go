@@ -81,6 +81,7 @@ func New(o Options) store.Stores {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
+	o = o.availability()
 	return store.Stores{
 		Directory:   &directory{reader: o.Cache},
 		Families:    newSecretRecords[store.Family](o, familyKind),
