@@ -147,8 +147,8 @@ func TestLeaderKilled(t *testing.T) {
 	load := startLoad([]*replica{leader, survivor}, id, secret)
 	time.Sleep(2 * time.Second)
 	killed := time.Now()
-	leader.kill9(t)
 	load.stop(leader.name, killed)
+	leader.kill9(t)
 	late := &v1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant", Name: "created-during-failover"},
 		Spec: v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantClientCredentials}}}
 	if err := env.Client.Create(ctx, late); err != nil {
@@ -252,13 +252,14 @@ func (l *load) run(r *replica, id, secret string) {
 			return
 		default:
 		}
-		sent := time.Now()
 		status, _, err := post(r.token+"/oauth/token", id, secret, url.Values{"grant_type": {"client_credentials"}})
+		answered := time.Now()
 		l.mu.Lock()
 		stoppedAt, stopped := l.stopped[r.name]
 		switch {
-		case stopped && !sent.Before(stoppedAt.Add(-100*time.Millisecond)):
-			// Sent to a replica as (or after) it was killed: not counted.
+		case stopped && answered.After(stoppedAt):
+			// Answered (or failed) once the replica was being killed: not
+			// counted; a request in flight at the kill fails.
 		case err != nil || status != http.StatusOK:
 			l.failed[r.name]++
 			if len(l.samples[r.name]) < 5 {
@@ -272,7 +273,8 @@ func (l *load) run(r *replica, id, secret string) {
 	}
 }
 
-// stop stops counting the answers of replica name from at on.
+// stop stops counting the answers of replica name from at on; call it
+// just before killing the replica.
 func (l *load) stop(name string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
