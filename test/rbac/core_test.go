@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onsi/gomega"
 	"golang.org/x/oauth2"
@@ -79,14 +80,23 @@ func setUpTenant(t *testing.T, ns string, tokenCache client.Reader) *tenant {
 			t.Fatalf("workload token Secret %s/%s holds no access_token", ns, name)
 		}
 	}
+	// A cache read blocks until the informer has synced: bound it, so a
+	// cache that cannot list (a right missing) fails the test, not hangs it.
+	cached := func(obj client.Object) {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_ = tokenCache.Get(cctx, client.ObjectKeyFromObject(obj), obj)
+	}
 	eventually(t, func() string {
-		var c v1alpha1.OAuthClient
-		_ = tokenCache.Get(ctx, client.ObjectKeyFromObject(tn.client), &c)
+		c := tn.client.DeepCopy()
+		c.Status = v1alpha1.OAuthClientStatus{}
+		cached(c)
 		return c.Status.ClientID
 	}).Should(gomega.Equal(tn.clientID), "the token server's cache knows the client")
 	eventually(t, func() string {
-		var u v1alpha1.OAuthUser
-		_ = tokenCache.Get(ctx, client.ObjectKeyFromObject(user), &u)
+		u := user.DeepCopy()
+		u.Status = v1alpha1.OAuthUserStatus{}
+		cached(u)
 		return u.Status.Username
 	}).Should(gomega.Equal(tn.username), "the token server's cache knows the user")
 	return tn

@@ -137,8 +137,10 @@ func checkInvisible(t *testing.T, cache client.Reader, rec *recorder, o outsider
 		}
 		return nil
 	}).WithTimeout(3 * time.Second).WithPolling(200 * time.Millisecond).Should(gomega.Succeed())
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	for _, obj := range []client.Object{&v1alpha1.OAuthClient{}, &v1alpha1.OAuthResource{}} {
-		if err := cache.Get(ctx, client.ObjectKey{Namespace: "team-c", Name: o.client.Name}, obj); !apierrors.IsNotFound(err) {
+		if err := cache.Get(cctx, client.ObjectKey{Namespace: "team-c", Name: o.client.Name}, obj); !apierrors.IsNotFound(err) {
 			t.Errorf("the manager's cache reads %T team-c/%s: %v, want NotFound", obj, o.client.Name, err)
 		}
 	}
