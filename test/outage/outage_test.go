@@ -3,10 +3,11 @@
 // grants answered from the informer cache (client_credentials, password
 // without a new refresh family) and the JWKS keep answering with zero
 // errors and the replica stays ready; a grant that must write (a refresh, a
-// sign-in starting a refresh family) answers 503 temporarily_unavailable
-// with Retry-After, never 500 and never a token; and after the link is back
-// the refresh family is consistent (the token refreshed before the outage
-// still refreshes once, then is superseded). The token server runs alone
+// sign-in starting a refresh family, a code redemption) answers 503
+// temporarily_unavailable with Retry-After, never 500 and never a token;
+// and after the link is back the refresh family is consistent (the token
+// refreshed before the outage still refreshes once, then is superseded)
+// and the code redeems, once. The token server runs alone
 // (--mode=token-server) behind a loopback proxy; the controllers run beside
 // it, straight against the API server.
 //
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/onsi/gomega"
+	"golang.org/x/oauth2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,6 +39,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/operator"
 	"github.com/tokenwarden/tokenwarden/internal/testenv"
+	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
 )
 
 // outageDuration is how long the API server is unreachable.
@@ -132,9 +135,9 @@ type credentials struct{ id, secret string }
 
 // readyClient creates an OAuthClient and returns its credentials once
 // Ready and known to the token server's cache.
-func readyClient(t *testing.T, ns, name string, grants []v1alpha1.GrantType, tokenCache client.Reader) credentials {
+func readyClient(t *testing.T, ns, name string, spec v1alpha1.OAuthClientSpec, tokenCache client.Reader) credentials {
 	t.Helper()
-	c := &v1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: v1alpha1.OAuthClientSpec{GrantTypes: grants}}
+	c := &v1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
 	if err := env.Client.Create(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +181,27 @@ func readyUser(t *testing.T, ns, name string, tokenCache client.Reader) (*v1alph
 	return u, string(s.Data["password"])
 }
 
+// redirectURI is the web client's registered redirect.
+const redirectURI = "http://127.0.0.1:8080/callback"
+
+// codeBeforeOutage signs alice in through the browser flow (login form,
+// consent) with PKCE and returns a function redeeming the code.
+func codeBeforeOutage(t *testing.T, base string, web credentials, pw string) func() answer {
+	t.Helper()
+	verifier := oauth2.GenerateVerifier()
+	cfg := oauth2.Config{ClientID: web.id, ClientSecret: web.secret, RedirectURL: redirectURI, Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{AuthURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token"}}
+	back := servertest.NewBrowser(t).SignIn(base, cfg.AuthCodeURL("state-1", oauth2.S256ChallengeOption(verifier)), "alice", pw)
+	code := back.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code in the redirect %s", back)
+	}
+	return func() answer {
+		return token(base, web.id, web.secret, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {redirectURI}, "code_verifier": {verifier}})
+	}
+}
+
 func TestAPIServerOutage(t *testing.T) {
 	ctx := context.Background()
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opNS}}); err != nil {
@@ -199,8 +223,11 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	cache := tokenServer.GetClient()
-	svc := readyClient(t, ns, "svc", []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword}, cache)
-	app := readyClient(t, ns, "app", []v1alpha1.GrantType{v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken}, cache)
+	svc := readyClient(t, ns, "svc", v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword}}, cache)
+	app := readyClient(t, ns, "app", v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken}}, cache)
+	web := readyClient(t, ns, "web", v1alpha1.OAuthClientSpec{
+		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantAuthorizationCode}, Scopes: []string{"openid"}, RedirectURIs: []string{redirectURI},
+	}, cache)
 	user, pw := readyUser(t, ns, "alice", cache)
 	signIn := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {pw}}
 	first := token(base, app.id, app.secret, signIn)
@@ -215,12 +242,23 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Fatalf("refresh before the outage: %v", before)
 	}
 	rt := before.refresh
+	redeem := codeBeforeOutage(t, base, web, pw)
 
 	proxy.setCut(true)
 	t.Logf("API server cut off for %s", outageDuration)
 	served := runOutage(t, outageDuration, base, probes, svc, app, signIn, refreshWith, rt)
+	if a := redeem(); a.status != http.StatusServiceUnavailable || a.code != "temporarily_unavailable" || a.retryAfter == "" {
+		t.Errorf("code redemption during the outage: %v, want 503 temporarily_unavailable with Retry-After", a)
+	}
 	proxy.setCut(false)
 	t.Logf("during the outage: %v", served)
+
+	// The code was not spent by the attempt during the outage: it redeems
+	// once now, and only once.
+	eventually(t, func() int { return redeem().status }).Should(gomega.Equal(http.StatusOK), "the code redeems once the API server is back")
+	if again := redeem(); again.status != http.StatusBadRequest || again.code != "invalid_grant" {
+		t.Fatalf("a second redemption: %v, want 400 invalid_grant", again)
+	}
 
 	// Back: the refresh token of before the outage refreshes (no attempt
 	// during the outage rotated it), and the one it was exchanged for
@@ -235,7 +273,7 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Fatalf("the refresh token issued after recovery: %v", next)
 	}
 	var families corev1.SecretList
-	if err := env.Client.List(ctx, &families, client.InNamespace(opNS), client.MatchingLabels{contract.LabelRecordUserUID: string(user.UID)}); err != nil {
+	if err := env.Client.List(ctx, &families, client.InNamespace(opNS), client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily, contract.LabelRecordUserUID: string(user.UID)}); err != nil {
 		t.Fatal(err)
 	}
 	if len(families.Items) != 1 {

@@ -286,7 +286,7 @@ func disableUser(t *testing.T, base string, tn *tenant) {
 	}
 	families := func() (int, error) {
 		var list corev1.SecretList
-		err := env.Client.List(ctx, &list, client.MatchingLabels{contract.LabelRecordUserUID: string(u.UID)})
+		err := env.Client.List(ctx, &list, client.MatchingLabels{contract.LabelKind: contract.KindRefreshFamily, contract.LabelRecordUserUID: string(u.UID)})
 		return len(list.Items), err
 	}
 	conf := oauth2.Config{ClientID: tn.clientID, ClientSecret: tn.secret, Endpoint: oauth2.Endpoint{TokenURL: base + "/oauth/token"}}
