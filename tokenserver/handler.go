@@ -31,7 +31,8 @@ type Server struct {
 	consents    store.Records[store.Consent]
 	revoked     store.Revocations
 	keys        KeySource
-	sessionKeys sessionKeyCache
+	sessionKeys derivedKeys
+	stampKeys   derivedKeys
 	discovery   discovery
 	throttle    *throttle.Throttle
 	passwords   *password.Cache
@@ -53,9 +54,11 @@ func New(o Options, st store.Stores, ks KeySource) (*Server, error) {
 	s := &Server{
 		opts: o, keys: ks, log: o.Log.WithName("tokenserver"),
 		dir: st.Directory, families: st.Families, codes: st.Codes, consents: st.Consents, revoked: st.Revocations,
-		throttle:  throttle.NewThrottle(o.UserThrottle, o.SourceThrottle, o.Clock.Now),
-		passwords: password.NewCache(10000, 10*time.Minute, o.Clock.Now, password.WithLimiter(password.NewLimiter(o.HashConcurrency))),
-		metrics:   defaultMetrics,
+		throttle:    throttle.NewThrottle(o.UserThrottle, o.SourceThrottle, o.Clock.Now),
+		passwords:   password.NewCache(10000, 10*time.Minute, o.Clock.Now, password.WithLimiter(password.NewLimiter(o.HashConcurrency))),
+		metrics:     defaultMetrics,
+		sessionKeys: derivedKeys{info: sessionKeyInfo},
+		stampKeys:   derivedKeys{info: stampKeyInfo},
 	}
 	s.grants = map[v1alpha1.GrantType]grant{
 		v1alpha1.GrantClientCredentials: clientCredentialsGrant{s},

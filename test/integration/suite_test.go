@@ -186,6 +186,13 @@ const formType = testhttp.FormType
 // with a fake clock, and returns its base URL. It stops with the test.
 func startServer(t testing.TB, o tokenserver.Options) string {
 	t.Helper()
+	return startServerReading(t, o, mgr.GetAPIReader())
+}
+
+// startServerReading is startServer with the reader its stores use for
+// reads from the API server.
+func startServerReading(t testing.TB, o tokenserver.Options, live client.Reader) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ks, err := tokenserver.NewInformerKeys(ctx, mgr.GetCache(), operatorNamespace, logr.Discard())
 	if err != nil {
@@ -202,7 +209,7 @@ func startServer(t testing.TB, o tokenserver.Options) string {
 		o.Issuer = issuer
 	}
 	o.Listener = ln
-	stores := kubestore.New(kubestore.Options{Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: operatorNamespace})
+	stores := kubestore.New(kubestore.Options{Cache: mgr.GetClient(), Live: live, Writer: mgr.GetClient(), Namespace: operatorNamespace})
 	srv, err := tokenserver.New(withDefaults(o), stores, ks)
 	if err != nil {
 		cancel()

@@ -15,6 +15,7 @@ package kubestore
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -76,7 +77,7 @@ func New(o Options) store.Stores {
 		o.Clock = clock.RealClock{}
 	}
 	return store.Stores{
-		Directory:   &directory{reader: o.Cache},
+		Directory:   &directory{reader: o.Cache, marker: types.NamespacedName{Namespace: o.Namespace, Name: MigratedSecretName}},
 		Families:    newSecretRecords[store.Family](o, familyKind),
 		Codes:       newSecretRecords[store.AuthCode](o, codeKind),
 		Consents:    newSecretRecords[store.Consent](o, consentKind),

@@ -114,10 +114,43 @@ func shortLabel(s string) string {
 	return s
 }
 
-// Get reads the record from the API server.
+// Get reads the record from the API server. A CachedOnly lookup of a record
+// neither the memo nor the cache holds makes no read (missed).
 func (r *secretRecords[T]) Get(ctx context.Context, namespace, id string) (*T, error) {
+	if store.IsCachedOnly(ctx) && !r.known(ctx, namespace, id) {
+		_, rec, err := r.missed(ctx, namespace, id)
+		return rec, err
+	}
 	_, rec, err := r.readLive(ctx, namespace, id)
 	return rec, err
+}
+
+// known reports whether the memo or the cache holds the record's Secret.
+func (r *secretRecords[T]) known(ctx context.Context, namespace, id string) bool {
+	key := r.key(namespace, id)
+	if _, ok := r.memo.recall(key); ok {
+		return true
+	}
+	return r.cache.Get(ctx, key, &corev1.Secret{}) == nil
+}
+
+// missed answers for a record the memo and the cache lack: one written a
+// moment ago (maybe by another replica), or none at all. Unless the lookup
+// is CachedOnly it is read from the API server; a CachedOnly one is none,
+// except a record of the previous release not moved yet (only until the
+// migration is done).
+func (r *secretRecords[T]) missed(ctx context.Context, namespace, id string) (*corev1.Secret, *T, error) {
+	if !store.IsCachedOnly(ctx) {
+		return r.readLive(ctx, namespace, id)
+	}
+	moved, err := r.legacy.moveOne(ctx, r.kind, namespace, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !moved {
+		return nil, nil, store.ErrNotFound
+	}
+	return r.getLive(ctx, namespace, id)
 }
 
 // read returns the Secret and its record from the memo of this process's own
@@ -131,7 +164,7 @@ func (r *secretRecords[T]) read(ctx context.Context, namespace, id string) (s *c
 		s = &corev1.Secret{}
 		err := r.cache.Get(ctx, key, s)
 		if apierrors.IsNotFound(err) {
-			s, rec, err := r.readLive(ctx, namespace, id)
+			s, rec, err := r.missed(ctx, namespace, id)
 			return s, rec, true, err
 		}
 		if err != nil {
