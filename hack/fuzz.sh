@@ -12,7 +12,7 @@ FUZZ_PARALLEL="${FUZZ_PARALLEL:-2}"
 targets=(
 	"./internal/oauth FuzzParseParams FuzzClientCredentials FuzzResolveSource FuzzCheckRedirectURI"
 	"./tokenserver FuzzTokenEndpoint FuzzIntrospectEndpoint FuzzRevokeEndpoint FuzzUserinfoEndpoint"
-	"./tokenserver/browser FuzzAuthorizeEndpoint FuzzLoginEndpoint"
+	"./tokenserver/browser FuzzAuthorizeEndpoint FuzzLoginEndpoint FuzzConsentEndpoint FuzzLogoutEndpoint"
 )
 
 listed=$(printf '%s\n' "${targets[@]}" | tr ' ' '\n' | grep '^Fuzz' | sort)
