@@ -36,7 +36,7 @@ func main() {
 		log.Error(err, "cannot build the manager")
 		os.Exit(1)
 	}
-	log.Info("starting", "issuer", o.IssuerURL, "namespace", o.Namespace)
+	log.Info("starting", "mode", o.Mode, "issuer", o.IssuerURL, "namespace", o.Namespace, "watchNamespaces", o.WatchNamespaces)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
@@ -48,6 +48,19 @@ func main() {
 func bindFlags(fs *flag.FlagSet) (*operator.Options, *zap.Options) {
 	o := operator.DefaultOptions()
 	o.Namespace, o.IssuerURL = envOr("POD_NAMESPACE", o.Namespace), envOr("TOKENWARDEN_ISSUER_URL", o.IssuerURL)
+	fs.Func("mode", "What this process runs: all (controllers and token server), controllers, or token-server (the token server alone, needing only read rights and the writes of its own state; default "+string(o.Mode)+").", func(v string) error {
+		o.Mode = operator.Mode(v)
+		return nil
+	})
+	fs.Func("watch-namespaces", "Comma-separated namespaces to serve: OAuthClients, OAuthUsers, OAuthResources and Secrets elsewhere are invisible to the controllers and the token server (default: every namespace).", func(v string) error {
+		o.WatchNamespaces = nil
+		for _, ns := range strings.Split(v, ",") {
+			if ns = strings.TrimSpace(ns); ns != "" {
+				o.WatchNamespaces = append(o.WatchNamespaces, ns)
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "Namespace where Tokenwarden keeps its own state (signing keys, leader election). Defaults to $POD_NAMESPACE.")
 	fs.StringVar(&o.IssuerURL, "issuer-url", o.IssuerURL, "Public base URL of the token server: the iss claim of every token and the base of token_url and jwks_url in credential Secrets.")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address of the Prometheus metrics endpoint; \"0\" disables it.")

@@ -608,7 +608,11 @@ func checkPDB(r *rendered) problems {
 	return p
 }
 
-// readRoleYAML is the generated ClusterRole, straight from the file.
+// readRoleYAML is the generated ClusterRole, straight from the file. The
+// file also holds the generated Role of the operator's namespace (markers
+// with namespace=system), which may grant ConfigMaps and nothing else: no
+// ConfigMap outside that namespace is ever read, and Secrets are checked
+// against the ClusterRole.
 func readRoleYAML(t *testing.T) rbacv1.ClusterRole {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("rbac", "role.yaml"))
@@ -616,8 +620,20 @@ func readRoleYAML(t *testing.T) rbacv1.ClusterRole {
 		t.Fatal(err)
 	}
 	r := parse(t, b)
-	if len(r.clusterRoles) != 1 || len(r.all) != 1 {
-		t.Fatalf("config/rbac/role.yaml: want exactly one ClusterRole, found %d objects", len(r.all))
+	if len(r.clusterRoles) != 1 || len(r.roles) > 1 || len(r.all) != len(r.clusterRoles)+len(r.roles) {
+		t.Fatalf("config/rbac/role.yaml: want exactly one ClusterRole and at most one Role, found %d objects", len(r.all))
+	}
+	for _, rule := range r.clusterRoles[0].Rules {
+		if slices.Contains(rule.Resources, "configmaps") {
+			t.Fatalf("config/rbac/role.yaml grants ConfigMaps cluster-wide (%v): the manager reads them in its own namespace only", rule)
+		}
+	}
+	for _, ro := range r.roles {
+		for _, rule := range ro.Rules {
+			if !slices.Equal(rule.APIGroups, []string{""}) || !slices.Equal(rule.Resources, []string{"configmaps"}) {
+				t.Fatalf("config/rbac/role.yaml: the Role of the operator's namespace grants %v; only ConfigMaps belong there", rule)
+			}
+		}
 	}
 	return r.clusterRoles[0]
 }

@@ -36,10 +36,10 @@ type ClientGrantReconciler struct {
 	Recorder  events.EventRecorder
 }
 
-// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients,verbs=get;list;watch
-// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthresources,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients,verbs=list;watch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients/status,verbs=patch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthresources,verbs=list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=list;watch
 
 // Reconcile decides one client's audiences and patches them into status.
 func (r *ClientGrantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

@@ -36,9 +36,9 @@ type OAuthResourceReconciler struct {
 	Recorder events.EventRecorder
 }
 
-// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthresources,verbs=get;list;watch
-// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthresources/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients,verbs=get;list;watch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthresources,verbs=list;watch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthresources/status,verbs=patch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients,verbs=list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile claims one resource's audience and reports it in status.

@@ -39,8 +39,8 @@ type OAuthUserReconciler struct {
 	Namespace string
 }
 
-// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthusers,verbs=get;list;watch
-// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthusers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthusers,verbs=list;watch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthusers/status,verbs=patch
 
 // Reconcile brings one OAuthUser's Secret and status in line with its spec.
 func (r *OAuthUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

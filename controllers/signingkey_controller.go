@@ -39,7 +39,9 @@ type SigningKeyReconciler struct {
 	Generate func(keys.Algorithm, time.Time) (keys.Key, error)
 }
 
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// The JWKS ConfigMap is in the operator's namespace ("system" until
+// kustomize sets it), the only namespace the manager caches ConfigMaps in.
+// +kubebuilder:rbac:groups="",namespace=system,resources=configmaps,verbs=get;list;watch;create;update;delete
 
 // Reconcile plans the key set and writes it with compare-and-swap.
 func (r *SigningKeyReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {

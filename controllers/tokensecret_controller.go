@@ -51,9 +51,9 @@ type TokenSecretReconciler struct {
 	expiries *tokenExpiries
 }
 
-// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients,verbs=get;list;watch
-// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthusers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients,verbs=list;watch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients/status,verbs=patch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthusers,verbs=list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 

@@ -185,8 +185,8 @@ func (d *directory) user(ctx context.Context, u *v1alpha1.OAuthUser) (*store.Use
 	return rec, nil
 }
 
-// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthresources,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthresources,verbs=list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=list;watch
 
 // ResourceByAudience returns the one resource holding audience in its status
 // for the audience its spec still asks for. Two holders is a state the

@@ -25,8 +25,10 @@ import (
 
 // The records live in the operator namespace; the migration reads and
 // deletes records of the previous release in tenant namespaces (the
-// controllers write credential Secrets there anyway).
-// +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get;list;watch;create;update;delete
+// controllers write credential Secrets there anyway). Revocation records
+// are ConfigMaps of the operator namespace only.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups="",namespace=system,resources=configmaps,verbs=get;list;watch;create;delete
 
 // The stored format.
 const (
