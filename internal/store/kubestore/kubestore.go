@@ -5,11 +5,14 @@
 // legacy.go moves them); and the directory of clients and users read from
 // the manager's informer cache through the contract field indexes.
 //
-// Reads come from the cache (which makes no API call) with a live read when
-// the cache has not seen a record yet; every write is a compare-and-swap on
-// the resourceVersion that was read, so replicas never both act on one
-// record. The names, labels and data keys below are the stored format: a
-// record's JSON written by an earlier release must stay readable.
+// The cache holds records as metadata only, so a replica's memory does not
+// grow with every session: it tells whether a record exists (and counts
+// them) without an API call, and a record's data is read from the API
+// server by name (or from the memo of this process's own writes). Every
+// write is a compare-and-swap on the resourceVersion that was read, so
+// replicas never both act on one record. The names, labels and data keys
+// below are the stored format: a record's JSON written by an earlier
+// release must stay readable.
 package kubestore
 
 import (
@@ -59,8 +62,9 @@ const (
 // Options are what the stores read and write through.
 type Options struct {
 	// Cache is the manager's cache reader (the manager's client). It must
-	// cache Secrets and ConfigMaps carrying contract.LabelKind and have
-	// the contract indexes (contract.SetupIndexes).
+	// cache the Secrets and ConfigMaps of contract.ManagedSelector (record
+	// Secrets may be stripped of their data, contract.StripForCache) and
+	// have the contract indexes (contract.SetupIndexes).
 	Cache client.Reader
 	// Live reads from the API server (the manager's API reader).
 	Live client.Reader
