@@ -97,11 +97,17 @@ func (s *Server) routes() http.Handler {
 }
 
 // fail writes err; unexpected errors are logged (they never hold a secret:
-// no error built here includes a credential) and answered opaquely.
+// no error built here includes a credential) and answered opaquely. A store
+// that cannot be reached (the API server is down) decided nothing: that is
+// 503 temporarily_unavailable with Retry-After, so clients retry instead of
+// giving up on a refresh token that still works.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var oe *oauth.Error
 	if !errors.As(err, &oe) {
 		s.log.Error(err, "request failed", "path", r.URL.Path)
+		if errors.Is(err, store.ErrUnavailable) {
+			err = oauth.NewError(http.StatusServiceUnavailable, oauth.ErrTemporarilyUnavailable, "the server cannot reach its state store; retry shortly")
+		}
 	}
 	oauth.WriteError(w, err)
 }

@@ -90,6 +90,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	}
 	storeOpts := kubestore.Options{
 		Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: o.Namespace, Clock: o.Clock,
+		LegacyNamespaces: o.legacyNamespaces(),
 	}
 	// Before anything serves: records of the previous release written
 	// later are never trusted (kubestore/legacy.go).

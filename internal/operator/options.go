@@ -107,6 +107,18 @@ func (o *Options) complete() {
 func (o *Options) runsControllers() bool { return o.Mode != ModeTokenServer }
 func (o *Options) servesTokens() bool    { return o.Mode != ModeControllers && o.Token.Addr != "0" }
 
+// legacyNamespaces are where the previous release's records may be: every
+// namespace (nil), or with WatchNamespaces those and the operator's.
+func (o *Options) legacyNamespaces() []string {
+	if len(o.WatchNamespaces) == 0 {
+		return nil
+	}
+	if slices.Contains(o.WatchNamespaces, o.Namespace) {
+		return slices.Clone(o.WatchNamespaces)
+	}
+	return append(slices.Clone(o.WatchNamespaces), o.Namespace)
+}
+
 // Validate reports options the operator cannot run with; it is called once,
 // by NewManager.
 func (o *Options) Validate() error {

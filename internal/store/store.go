@@ -29,6 +29,10 @@ var (
 	// ErrConflict: the record kept changing under an Update; the caller may
 	// retry later.
 	ErrConflict = errors.New("record is being updated concurrently")
+	// ErrUnavailable: the store could not be reached or could not answer
+	// (the API server is down, overloaded or cut off). Nothing was
+	// decided; the caller may retry later.
+	ErrUnavailable = errors.New("the store is unavailable")
 )
 
 // ReasonUnreadable is the reason Records.Collect gives for a record it

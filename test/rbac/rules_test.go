@@ -12,6 +12,9 @@ import (
 // in scope (a namespace; "" for a ClusterRoleBinding: everywhere).
 type grant struct {
 	verb, group, resource, scope string
+	// served is true for a grant in a namespace the manager serves (a
+	// RoleBinding outside the operator's namespace).
+	served bool
 }
 
 func (g grant) key() string {
@@ -71,6 +74,9 @@ func grantsOf(m *manifests, sa, opNS string) []grant {
 			add(rulesOf(b.RoleRef.Kind, b.RoleRef.Name, b.Namespace), ns(b.Namespace))
 		}
 	}
+	for i := range out {
+		out[i].served = out[i].scope != "" && out[i].scope != opNS
+	}
 	return out
 }
 
@@ -79,8 +85,10 @@ func grantsOf(m *manifests, sa, opNS string) []grant {
 // a run, or the test fails: the right is not needed, or the run misses a
 // path and must be extended.
 var unexercised = map[string]string{
-	"delete core/configmaps": "controllers.Collector removes a revocation ConfigMap once the access token it revokes has expired (collector.go, Revocations.DeleteExpired); the shortest access-token lifetime is 1m",
-	"patch core/events":      "client-go's event recorder patches a repeated Event; leader election records LeaderElection Events through the core API",
+	"delete core/secrets in a served namespace": "the previous release kept refresh families in the client's namespace: kubestore's migration (legacy.go, move) and OAuthUserReconciler.revokeFamilies delete them there; a fresh cluster has none",
+	"delete core/configmaps":                    "controllers.Collector removes a revocation ConfigMap once the access token it revokes has expired (collector.go, Revocations.DeleteExpired); the shortest access-token lifetime is 1m",
+	"patch events.k8s.io/events":                "client-go's event recorder patches an Event's series when the same Event repeats (seen in the operator namespace's signing-key Events, not in every served namespace)",
+	"patch core/events":                         "client-go's event recorder patches a repeated Event; leader election records LeaderElection Events through the core API",
 }
 
 // checkRules fails t for every request the API server refused and for every
@@ -101,6 +109,9 @@ func checkRules(t *testing.T, what string, rec *recorder, grants []grant) {
 			continue
 		}
 		if _, ok := unexercised[g.key()]; ok {
+			continue
+		}
+		if _, ok := unexercised[g.key()+" in a served namespace"]; ok && g.served {
 			continue
 		}
 		unused = append(unused, fmt.Sprintf("%s (scope %q)", g.key(), g.scope))

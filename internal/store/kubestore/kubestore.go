@@ -72,6 +72,10 @@ type Options struct {
 	Writer client.Client
 	// Namespace holds every record (the operator's namespace).
 	Namespace string
+	// LegacyNamespaces, when set, are the only namespaces the migration
+	// looks for the previous release's records in (a namespace-scoped
+	// install may not list Secrets cluster-wide); empty: every namespace.
+	LegacyNamespaces []string
 	// Clock dates this process's memo of its own writes; default the wall
 	// clock.
 	Clock clock.PassiveClock
@@ -82,6 +86,7 @@ func New(o Options) store.Stores {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
+	o = o.availability()
 	return store.Stores{
 		Directory:   &directory{reader: o.Cache, marker: types.NamespacedName{Namespace: o.Namespace, Name: MigratedSecretName}},
 		Families:    newSecretRecords[store.Family](o, familyKind),

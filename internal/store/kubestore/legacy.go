@@ -87,12 +87,12 @@ func Migrate(ctx context.Context, o Options) (MigrationResult, error) {
 		return res, err
 	}
 	for _, k := range legacyKinds {
-		var list corev1.SecretList
-		if err := l.live.List(ctx, &list, client.MatchingLabels{contract.LabelKind: k.label}); err != nil {
-			return res, fmt.Errorf("list %s records of the previous release: %w", k.what, err)
+		list, err := l.listLegacy(ctx, k, o.LegacyNamespaces)
+		if err != nil {
+			return res, err
 		}
-		for i := range list.Items {
-			s := &list.Items[i]
+		for i := range list {
+			s := &list[i]
 			if !l.isLegacy(k, s) {
 				continue
 			}
@@ -111,6 +111,27 @@ func Migrate(ctx context.Context, o Options) (MigrationResult, error) {
 		return res, fmt.Errorf("record the migration done: %w", err)
 	}
 	return res, nil
+}
+
+// listLegacy lists the Secrets that may be records of kind of the previous
+// release: in every namespace, or in each of namespaces when given.
+func (l *legacyRecords) listLegacy(ctx context.Context, k recordKind, namespaces []string) ([]corev1.Secret, error) {
+	scopes := []client.ListOption{client.InNamespace("")}
+	if len(namespaces) > 0 {
+		scopes = scopes[:0]
+		for _, ns := range namespaces {
+			scopes = append(scopes, client.InNamespace(ns))
+		}
+	}
+	var all []corev1.Secret
+	for _, scope := range scopes {
+		var list corev1.SecretList
+		if err := l.live.List(ctx, &list, scope, client.MatchingLabels{contract.LabelKind: k.label}); err != nil {
+			return nil, fmt.Errorf("list %s records of the previous release: %w", k.what, err)
+		}
+		all = append(all, list.Items...)
+	}
+	return all, nil
 }
 
 // moveOne moves the record of the previous release for namespace and id,

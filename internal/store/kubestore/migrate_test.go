@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
@@ -174,4 +175,47 @@ func TestNoCutoffNoMove(t *testing.T) {
 	if f, err := st.Get(ctx, ns, id); err != nil || f.Current != "known-digest" {
 		t.Fatalf("the record written before the cutoff: %+v, %v; want it moved", f, err)
 	}
+}
+
+// TestMigrateLegacyNamespaces: a namespace-scoped install migrates the
+// records of the namespaces it serves and lists nothing cluster-wide (its
+// ServiceAccount may not); a record in another namespace stays where it is.
+func TestMigrateLegacyNamespaces(t *testing.T) {
+	ctx := context.Background()
+	served, other, opns := env.Namespace(t), env.Namespace(t), env.Namespace(t)
+	const a, b = "000000000000000000000000000000a1", "000000000000000000000000000000b1"
+	create(t, legacySecret(served, "twrf-"+a, "refresh-family", "family", previousFamily))
+	create(t, legacySecret(other, "twrf-"+b, "refresh-family", "family", previousFamily))
+	live := &listRecorder{Reader: mgr.GetAPIReader()}
+	o := kubestore.Options{Cache: mgr.GetClient(), Live: live, Writer: mgr.GetClient(), Namespace: opns, Clock: clock.RealClock{},
+		LegacyNamespaces: []string{served, opns}}
+	if err := kubestore.RecordCutoff(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	res, err := kubestore.Migrate(ctx, o)
+	if err != nil || res.Moved != 1 || res.Ignored != 0 {
+		t.Fatalf("migrate: %+v, %v; want the served namespace's one record moved", res, err)
+	}
+	if secretExists(t, served, "twrf-"+a) || !secretExists(t, other, "twrf-"+b) {
+		t.Fatalf("the served namespace's record was not moved, or another namespace's was")
+	}
+	if f, err := kubestore.New(o).Families.Get(ctx, served, a); err != nil || f.Current != "digest-b" {
+		t.Fatalf("moved family: %+v, %v", f, err)
+	}
+	for _, ns := range live.namespaces {
+		if ns == "" {
+			t.Fatalf("the migration listed Secrets cluster-wide (lists in %q)", live.namespaces)
+		}
+	}
+}
+
+// listRecorder records the namespace of every List.
+type listRecorder struct {
+	client.Reader
+	namespaces []string
+}
+
+func (r *listRecorder) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	r.namespaces = append(r.namespaces, (&client.ListOptions{}).ApplyOptions(opts).Namespace)
+	return r.Reader.List(ctx, list, opts...)
 }
