@@ -205,8 +205,15 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	if err != nil {
 		return nil, err
 	}
+	// Validated with the token server's options: which alias paths
+	// clients may claim as their default.
+	tokenPaths, err := contract.ParseTokenPaths(o.Token.TokenPathAliases)
+	if err != nil {
+		return nil, err
+	}
 	if err := (&controllers.OAuthClientReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: recorder, Clock: o.Clock, Endpoints: endpoints,
+		TokenPaths: tokenPaths,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("oauthclient controller: %w", err)
 	}
