@@ -84,11 +84,11 @@ func bindTokenFlags(fs *flag.FlagSet, t *tokenserver.Options) {
 	fs.StringVar(&t.Addr, "token-bind-address", t.Addr, "Address of the token server (every replica serves it); \"0\" disables it.")
 	fs.StringVar(&t.TLSCertFile, "tls-cert-file", t.TLSCertFile, "TLS certificate for the token server; re-read when it changes. Plain HTTP without it (terminate TLS in front).")
 	fs.StringVar(&t.TLSKeyFile, "tls-key-file", t.TLSKeyFile, "TLS private key matching --tls-cert-file.")
-	fs.Func("token-path-alias", "Extra path answering like /oauth/token, e.g. /token or /api/v4/connect/token (repeatable).", func(v string) error {
+	fs.Func("token-path-alias", "Extra path answering like /oauth/token, e.g. /token, /api/v4/connect/token or the template /{namespace}/{name}/token, with options after ';': errors=rfc6749|detail, issued-at=milliseconds|omit, user=none|standard|usergrid, claimable=NAMESPACES|* (repeatable).", func(v string) error {
 		t.TokenPathAliases = append(t.TokenPathAliases, v)
 		return nil
 	})
-	fs.Func("default-client", "namespace/name of the OAuthClient used when a request on an alias path names no client (legacy password-grant clients).", func(v string) error {
+	fs.Func("default-client", "namespace/name of the OAuthClient used when a request on an alias path names no client (legacy password-grant clients) and no client holds the path as its default.", func(v string) error {
 		ns, name, ok := strings.Cut(v, "/")
 		if !ok || ns == "" || name == "" {
 			return fmt.Errorf("%q must be namespace/name", v)

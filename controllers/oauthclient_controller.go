@@ -35,6 +35,9 @@ type OAuthClientReconciler struct {
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
 	Endpoints credentials.Endpoints
+	// TokenPaths are the --token-path-alias entries: which paths a client
+	// of which namespace may claim as its default.
+	TokenPaths []contract.TokenPath
 }
 
 // +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients,verbs=list;watch
@@ -55,6 +58,9 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	before := c.DeepCopy()
 	res, err := r.reconcile(ctx, &c)
+	if err == nil {
+		err = r.reconcileDefaultPaths(ctx, &c)
+	}
 	if perr := patchSharedStatus(ctx, r.Client, before, &c); perr != nil && err == nil {
 		err = perr
 	}
@@ -243,6 +249,7 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.OAuthClient{}).
 		Owns(&corev1.Secret{}).
 		Watches(&v1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.sameClientID)).
+		Watches(&v1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.samePaths)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfNamespacePolicy),
 			builder.WithPredicates(clientIDPolicyChanged())).
 		Named("oauthclient").

@@ -18,6 +18,11 @@ const (
 	conditionClientIDWaiting     = "ClientIDWaiting"
 	reasonHeldInAnotherNamespace = "HeldInAnotherNamespace"
 
+	// Reasons of the DefaultPaths condition (spec.compatibility.defaultForPaths).
+	reasonDefaultPathsHeld      = "Held"
+	reasonDefaultPathConflict   = "DefaultPathConflict"
+	reasonDefaultPathNotAllowed = "DefaultPathNotAllowed"
+
 	eventCreated           = "CredentialsCreated"
 	eventAdopted           = "SecretAdopted"
 	eventRotated           = "SecretRotated"

@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/password"
@@ -40,6 +41,8 @@ type Server struct {
 	metrics     *metrics
 	log         logr.Logger
 	handler     http.Handler
+	// paths are the parsed --token-path-alias entries.
+	paths []contract.TokenPath
 }
 
 // New builds a server over the stores from options that start from
@@ -67,7 +70,13 @@ func New(o Options, st store.Stores, ks KeySource) (*Server, error) {
 		v1alpha1.GrantAuthorizationCode: authorizationCodeGrant{s},
 	}
 	s.discovery = newDiscovery(o)
-	s.handler = s.routes()
+	var err error
+	if s.paths, err = validateTokenPaths(o.TokenPathAliases); err != nil {
+		return nil, fmt.Errorf("token server options: %w", err)
+	}
+	if s.handler, err = s.checkedRoutes(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -76,13 +85,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/oauth/token", s.serveToken(route{}))
-	for _, a := range s.opts.TokenPathAliases {
-		if a != "/oauth/token" {
-			mux.Handle(a, s.serveToken(route{alias: true}))
-		}
-	}
-	mux.Handle("/clients/{namespace}/{name}/token", s.serveToken(route{}))
+	s.tokenRoutes(mux)
+	mux.Handle("/clients/{namespace}/{name}/token", s.serveToken(route{path: contract.TokenPath{Path: "/clients/{namespace}/{name}/token", Template: true}}))
 	browser.New(browser.Options{Issuer: s.opts.Issuer, MaxBodyBytes: s.opts.MaxBodyBytes, Clock: s.opts.Clock, Log: s.log}, s.dir, s.consents, s).Register(mux)
 	mux.HandleFunc("/oauth/introspect", s.serveIntrospect)
 	mux.HandleFunc("/oauth/revoke", s.serveRevoke)

@@ -82,10 +82,7 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *store.User,
 			return nil, err
 		}
 	}
-	if c.Spec.IncludeUserInTokenResponse {
-		u := user.Object
-		res.user = &userObject{Username: u.Status.Username, UID: string(u.UID), Email: u.Spec.Email, DisplayName: u.Spec.DisplayName, Groups: u.Spec.Groups}
-	}
+	res.user = user.Object
 	return res, nil
 }
 

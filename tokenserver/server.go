@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,10 +36,13 @@ type Options struct {
 	// change, so a rotated certificate needs no restart.
 	TLSCertFile, TLSKeyFile string
 	// TokenPathAliases are extra paths answering like /oauth/token, for
-	// clients built against other servers.
+	// clients built against other servers: "PATH[;option=value...]", where
+	// PATH may be a template naming the client with {namespace} and {name}
+	// (contract.ParseTokenPath has the options).
 	TokenPathAliases []string
 	// DefaultClient identifies the client of a request on an alias path that
-	// names none (some legacy password-grant clients send no client_id).
+	// names none (some legacy password-grant clients send no client_id),
+	// unless an OAuthClient holds that path as its own default.
 	DefaultClient *types.NamespacedName
 	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64
@@ -122,10 +124,8 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("trusted proxy range %s must be a valid CIDR narrower than /0", p)
 		}
 	}
-	for _, a := range o.TokenPathAliases {
-		if !strings.HasPrefix(a, "/") || strings.ContainsAny(a, "{} ") {
-			return fmt.Errorf("token path alias %q must be an absolute path without spaces or braces", a)
-		}
+	if _, err := validateTokenPaths(o.TokenPathAliases); err != nil {
+		return err
 	}
 	return nil
 }

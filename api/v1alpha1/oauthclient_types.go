@@ -175,6 +175,11 @@ type OAuthClientSpec struct {
 	// +optional
 	IncludeUserInTokenResponse bool `json:"includeUserInTokenResponse,omitempty"`
 
+	// Compatibility shapes token responses and errors for a client written
+	// against another server, and claims alias paths as its default.
+	// +optional
+	Compatibility *Compatibility `json:"compatibility,omitempty"`
+
 	// AllowPlainPKCE accepts code_challenge_method=plain. Off by default: S256 is
 	// required (RFC 7636 §4.2, RFC 9700 §2.1.1).
 	// +optional
@@ -287,8 +292,13 @@ type OAuthClientStatus struct {
 	// +listMapKey=audience
 	// +optional
 	Audiences []AudienceStatus `json:"audiences,omitempty"`
+	// Compatibility is what the operator decided about
+	// spec.compatibility: the alias paths this client holds.
+	// +optional
+	Compatibility *CompatibilityStatus `json:"compatibility,omitempty"`
 	// Conditions: Ready, with a reason and message when it is not;
-	// AudiencesGranted; with spec.tokenSecrets, TokensReady too.
+	// AudiencesGranted; with spec.tokenSecrets, TokensReady too; with
+	// spec.compatibility.defaultForPaths, DefaultPaths.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

@@ -29,6 +29,12 @@ const (
 	// spec.audiences, so a change to a resource reaches the clients asking
 	// for its audience.
 	IndexClientAudience = "spec.audiences"
+	// IndexDefaultPath maps an OAuthClient to each token path alias it
+	// holds as its default (status.compatibility.defaultForPaths).
+	IndexDefaultPath = "status.compatibility.defaultForPaths"
+	// IndexWantedDefaultPath maps an OAuthClient to each path its
+	// spec.compatibility.defaultForPaths asks for.
+	IndexWantedDefaultPath = "spec.compatibility.defaultForPaths"
 )
 
 // Keys of credential and token Secrets. They are snake_case so that a pod

@@ -67,6 +67,11 @@ type Directory interface {
 	ClientByID(ctx context.Context, id string) (*Client, error)
 	// ClientByName returns the client namespace/name once it has an id.
 	ClientByName(ctx context.Context, namespace, name string) (*Client, error)
+	// ClientByDefaultPath returns the Ready client whose status holds the
+	// token path alias as its default (spec.compatibility.defaultForPaths).
+	// Two holders is a state the controller resolves; until then neither
+	// is found.
+	ClientByDefaultPath(ctx context.Context, path string) (*Client, error)
 	// User returns the user holding username in namespace, disabled or not.
 	User(ctx context.Context, namespace, username string) (*User, error)
 	// UserByUID finds a user by UID: refresh tokens and codes are bound to

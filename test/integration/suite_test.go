@@ -57,7 +57,8 @@ func TestMain(m *testing.M) {
 		issuer = "http://" + ln.Addr().String()
 		o := testenv.OperatorOptions(operatorNamespace, issuer)
 		o.Token.Listener = ln
-		o.Token.TokenPathAliases = []string{"/token", "/api/v4/connect/token"}
+		o.Token.TokenPathAliases = []string{"/token", "/api/v4/connect/token",
+			"/{namespace}/{name}/token;user=usergrid", compatConnectPath + ";claimable=*", compatManagementPath + ";claimable=*"}
 		o.Token.DefaultClient = &types.NamespacedName{Namespace: "legacy", Name: "default-app"}
 		o.Token.RefreshGrace = 2 * time.Second
 		mgr, err = operator.NewManager(ctx, e.Config, o)

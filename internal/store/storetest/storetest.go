@@ -89,6 +89,7 @@ func Run(t *testing.T, h Harness) {
 		{"TenantIsolation", testTenantIsolation},
 		{"DirectoryClients", testDirectoryClients},
 		{"DirectoryClientClash", testDirectoryClientClash},
+		{"DirectoryDefaultPath", testDirectoryDefaultPath},
 		{"DirectoryUsers", testDirectoryUsers},
 		{"DirectoryUserOtherNamespace", testDirectoryUserOtherNamespace},
 		{"DirectoryDeleting", testDirectoryDeleting},
