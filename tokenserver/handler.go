@@ -37,6 +37,7 @@ type Server struct {
 	passwords   *password.Cache
 	grants      map[v1alpha1.GrantType]grant
 	metrics     *metrics
+	reviews     *reviewCache
 	log         logr.Logger
 	handler     http.Handler
 }
@@ -56,6 +57,9 @@ func New(o Options, st store.Stores, ks KeySource) (*Server, error) {
 		throttle:  throttle.NewThrottle(o.UserThrottle, o.SourceThrottle, o.Clock.Now),
 		passwords: password.NewCache(10000, 10*time.Minute, o.Clock.Now, password.WithLimiter(password.NewLimiter(o.HashConcurrency))),
 		metrics:   defaultMetrics,
+	}
+	if st.Reviewer != nil {
+		s.reviews = newReviewCache(o, st.Reviewer, s.metrics)
 	}
 	s.grants = map[v1alpha1.GrantType]grant{
 		v1alpha1.GrantClientCredentials: clientCredentialsGrant{s},
