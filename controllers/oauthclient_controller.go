@@ -116,7 +116,9 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, c *v1alpha1
 		contract.KeyScope:    strings.Join(c.Spec.Scopes, " "),
 	}}
 	var plan secretPlan
-	if c.Spec.Public {
+	if !c.HasStaticSecret() {
+		// A public client, or one that authenticates only with a
+		// ServiceAccount token or private_key_jwt: no static secret.
 		want.remove = []string{contract.KeyClientSecret, contract.KeyClientSecretPrevious, contract.KeyClientSecretPreviousExpireAt}
 		c.Status.LastSecretRotationTime, c.Status.NextSecretRotationTime, c.Status.PreviousSecretExpiryTime = nil, nil, nil
 	} else if plan, err = planClientSecret(now, c, existing, &want); err != nil {

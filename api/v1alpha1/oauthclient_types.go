@@ -47,6 +47,7 @@ type SecretRotation struct {
 // +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.grantTypes) && 'client_credentials' in self.grantTypes)",message="a public client cannot use client_credentials: it has no secret to authenticate with"
 // +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.secretRotation))",message="a public client has no secret to rotate: remove secretRotation"
 // +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.authentication))",message="a public client does not authenticate: remove authentication"
+// +kubebuilder:validation:XValidation:rule="!(has(self.authentication) && has(self.authentication.clientSecret) && self.authentication.clientSecret == 'None' && has(self.secretRotation))",message="a client without a static secret has none to rotate: remove secretRotation"
 // +kubebuilder:validation:XValidation:rule="!(has(self.grantTypes) && ('implicit' in self.grantTypes || 'authorization_code' in self.grantTypes) && (!has(self.redirectURIs) || size(self.redirectURIs) == 0))",message="authorization_code and implicit need at least one entry in redirectURIs"
 // +kubebuilder:validation:XValidation:rule="!(has(self.grantTypes) && 'refresh_token' in self.grantTypes && !('password' in self.grantTypes || 'authorization_code' in self.grantTypes))",message="refresh_token needs a grant that issues refresh tokens: password or authorization_code"
 type OAuthClientSpec struct {
