@@ -10,6 +10,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/tokenwarden/tokenwarden/internal/keys"
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
@@ -39,10 +40,7 @@ var errAssertionRefused = errors.New("client assertion refused")
 // any key is looked at (an HMAC key would be a shared secret, and a public
 // key must never be usable as one).
 func assertionAlgorithms() []jose.SignatureAlgorithm {
-	return []jose.SignatureAlgorithm{
-		jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
-		jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
-	}
+	return keys.ClientAssertionAlgorithms()
 }
 
 // hasAssertion reports whether the request authenticates with a client

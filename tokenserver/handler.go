@@ -38,6 +38,8 @@ type Server struct {
 	grants      map[v1alpha1.GrantType]grant
 	metrics     *metrics
 	reviews     *reviewCache
+	clientKeys  *clientKeySets
+	jtis        *jtiRecord
 	log         logr.Logger
 	handler     http.Handler
 }
@@ -54,9 +56,10 @@ func New(o Options, st store.Stores, ks KeySource) (*Server, error) {
 	s := &Server{
 		opts: o, keys: ks, log: o.Log.WithName("tokenserver"),
 		dir: st.Directory, families: st.Families, codes: st.Codes, consents: st.Consents, revoked: st.Revocations,
-		throttle:  throttle.NewThrottle(o.UserThrottle, o.SourceThrottle, o.Clock.Now),
-		passwords: password.NewCache(10000, 10*time.Minute, o.Clock.Now, password.WithLimiter(password.NewLimiter(o.HashConcurrency))),
-		metrics:   defaultMetrics,
+		throttle:   throttle.NewThrottle(o.UserThrottle, o.SourceThrottle, o.Clock.Now),
+		passwords:  password.NewCache(10000, 10*time.Minute, o.Clock.Now, password.WithLimiter(password.NewLimiter(o.HashConcurrency))),
+		metrics:    defaultMetrics,
+		clientKeys: newClientKeySets(1000), jtis: newJTIRecord(maxRecordedJTIs),
 	}
 	if st.Reviewer != nil {
 		s.reviews = newReviewCache(o, st.Reviewer, s.metrics)
