@@ -76,6 +76,9 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, c *v1alpha1.OAuth
 		setReady(&c.Status.Conditions, c.Generation, false, reason, msg)
 		return ctrl.Result{}, nil
 	}
+	if err := r.reconcileClientKeys(ctx, c); err != nil {
+		return ctrl.Result{}, err
+	}
 	requeue, err := r.reconcileSecret(ctx, c, id)
 	var conflict *secretConflictError
 	if errors.As(err, &conflict) {
@@ -244,6 +247,8 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.OAuthClient{}).
 		Owns(&corev1.Secret{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfKeyObject)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfKeyObject)).
 		Watches(&v1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.sameClientID)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfNamespacePolicy),
 			builder.WithPredicates(clientIDPolicyChanged())).
