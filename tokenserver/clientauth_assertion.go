@@ -109,15 +109,9 @@ func (s *Server) assertedClient(ctx context.Context, id string, rt route) (*stor
 // it. Everything decidable locally is checked first, so a token that cannot
 // authenticate costs no API call.
 func (s *Server) authenticateServiceAccount(ctx context.Context, raw string, claims *jwt.Claims, id string, rt route) (*store.Client, error) {
-	ns, name, ok := strings.Cut(strings.TrimPrefix(claims.Subject, serviceAccountPrefix), ":")
-	if !ok || ns == "" || name == "" || strings.Contains(name, ":") || s.reviews == nil {
-		return nil, errAssertionRefused
-	}
-	now := s.opts.Clock.Now()
-	if claims.Expiry == nil || !now.Before(claims.Expiry.Time()) ||
-		(claims.NotBefore != nil && now.Add(assertionLeeway).Before(claims.NotBefore.Time())) ||
-		!s.reviews.accepts(claims.Audience) {
-		return nil, errAssertionRefused
+	ns, name, err := s.serviceAccountOf(claims)
+	if err != nil {
+		return nil, err
 	}
 	c, err := s.serviceAccountClient(ctx, ns, name, id, rt)
 	if err != nil {
@@ -127,6 +121,41 @@ func (s *Server) authenticateServiceAccount(ctx context.Context, raw string, cla
 		return nil, err
 	}
 	return c, nil
+}
+
+// serviceAccountOf checks what can be checked of a ServiceAccount token
+// without the API server (its unverified claims: a failure here is final, a
+// success means nothing until the review) and returns its ServiceAccount.
+func (s *Server) serviceAccountOf(claims *jwt.Claims) (ns, name string, err error) {
+	ns, name, ok := strings.Cut(strings.TrimPrefix(claims.Subject, serviceAccountPrefix), ":")
+	if !ok || ns == "" || name == "" || strings.Contains(name, ":") || s.reviews == nil {
+		return "", "", errAssertionRefused
+	}
+	now := s.opts.Clock.Now()
+	if claims.Expiry == nil || !now.Before(claims.Expiry.Time()) ||
+		(claims.NotBefore != nil && now.Add(assertionLeeway).Before(claims.NotBefore.Time())) ||
+		!s.reviews.accepts(claims.Audience) {
+		return "", "", errAssertionRefused
+	}
+	return ns, name, nil
+}
+
+// reviewedServiceAccount parses a ServiceAccount token, checks it locally
+// and has the API server vouch for it; errAssertionRefused when it is not a
+// valid one.
+func (s *Server) reviewedServiceAccount(ctx context.Context, raw string) (ns, name string, err error) {
+	tok, err := jwt.ParseSigned(raw, assertionAlgorithms())
+	if err != nil || len(tok.Headers) != 1 {
+		return "", "", errAssertionRefused
+	}
+	var claims jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil || !strings.HasPrefix(claims.Subject, serviceAccountPrefix) {
+		return "", "", errAssertionRefused
+	}
+	if ns, name, err = s.serviceAccountOf(&claims); err != nil {
+		return "", "", err
+	}
+	return ns, name, s.reviews.check(ctx, raw, claims.Subject, claims.Expiry.Time())
 }
 
 // serviceAccountClient finds the client a ServiceAccount token authenticates

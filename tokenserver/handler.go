@@ -69,6 +69,7 @@ func New(o Options, st store.Stores, ks KeySource) (*Server, error) {
 		v1alpha1.GrantPassword:          passwordGrant{s},
 		v1alpha1.GrantRefreshToken:      refreshTokenGrant{s},
 		v1alpha1.GrantAuthorizationCode: authorizationCodeGrant{s},
+		v1alpha1.GrantTokenExchange:     tokenExchangeGrant{s},
 	}
 	s.discovery = newDiscovery(o)
 	s.handler = s.routes()

@@ -16,6 +16,8 @@ type issued struct {
 	issuedAt     time.Time
 	// user is set when the client opted into a user object in responses.
 	user *userObject
+	// issuedTokenType is RFC 8693's issued_token_type.
+	issuedTokenType string
 }
 
 // userObject is the opt-in "user" member of a token response, for clients
@@ -40,6 +42,8 @@ type tokenResponse struct {
 	IDToken      string      `json:"id_token,omitempty"`
 	IssuedAt     int64       `json:"issued_at"`
 	User         *userObject `json:"user,omitempty"`
+	// IssuedTokenType answers a token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 func (i *issued) response() tokenResponse {
@@ -52,5 +56,7 @@ func (i *issued) response() tokenResponse {
 		IDToken:      i.idToken,
 		IssuedAt:     i.issuedAt.UnixMilli(),
 		User:         i.user,
+
+		IssuedTokenType: i.issuedTokenType,
 	}
 }
