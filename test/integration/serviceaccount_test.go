@@ -143,7 +143,7 @@ func TestServiceAccountDeletedStopsWithinReviewTTL(t *testing.T) {
 	deleted := time.Now()
 	for name, tok := range map[string]string{"deleted ServiceAccount": robot, "deleted pod": bound} {
 		eventually(t, func() int { return assertionPost(t, base, tok, "client_id", id).Status }).
-			WithTimeout(30 * time.Second).Should(gomega.Equal(http.StatusUnauthorized), name)
+			WithTimeout(30*time.Second).Should(gomega.Equal(http.StatusUnauthorized), name)
 		t.Logf("%s refused %s after the deletion", name, time.Since(deleted).Round(100*time.Millisecond))
 	}
 	// The API server caches its own token authentications for 10 s
