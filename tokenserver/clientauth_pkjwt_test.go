@@ -147,6 +147,10 @@ func TestPrivateKeyJWTRefusals(t *testing.T) {
 			c.IssuedAt, c.Expiry = jwt.NewNumericDate(now.Add(2*time.Minute)), jwt.NewNumericDate(now.Add(3*time.Minute))
 		})), nil},
 		{"lives longer than 5 minutes", key.sign(t, mod(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(time.Hour)) })), nil},
+		{"issued more than 5 minutes before exp", key.sign(t, mod(func(c *jwt.Claims) {
+			c.IssuedAt, c.Expiry = jwt.NewNumericDate(now.Add(-4*time.Minute)), jwt.NewNumericDate(now.Add(2*time.Minute))
+		})), nil},
+		{"no iat and exp an hour away", key.sign(t, mod(func(c *jwt.Claims) { c.IssuedAt, c.Expiry = nil, jwt.NewNumericDate(now.Add(time.Hour)) })), nil},
 		{"wrong audience", key.sign(t, mod(func(c *jwt.Claims) { c.Audience = jwt.Audience{"https://elsewhere.example/token"} })), nil},
 		{"sub is not iss", key.sign(t, mod(func(c *jwt.Claims) { c.Subject = otherID })), nil},
 		{"iss is another client", key.sign(t, mod(func(c *jwt.Claims) { c.Issuer, c.Subject = otherID, otherID })), nil},

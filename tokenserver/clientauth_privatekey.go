@@ -103,8 +103,9 @@ func assertionTimely(c *jwt.Claims, now time.Time) bool {
 	if c.NotBefore != nil && c.NotBefore.Time().After(now.Add(assertionLeeway)) {
 		return false
 	}
-	return now.Before(exp.Add(assertionLeeway)) && exp.Sub(start) <= maxAssertionLifetime &&
-		exp.Sub(now) <= maxAssertionLifetime+assertionLeeway
+	// With iat at most the leeway ahead, exp is never more than the
+	// lifetime and the leeway away.
+	return now.Before(exp.Add(assertionLeeway)) && exp.Sub(start) <= maxAssertionLifetime
 }
 
 // clientKeySets caches parsed client JWKS by the SHA-256 of their JSON, so a
