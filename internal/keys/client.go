@@ -54,9 +54,6 @@ func ParseClientJWKS(data []byte) ([]jose.JSONWebKey, error) {
 }
 
 func checkClientKey(k jose.JSONWebKey) error {
-	if !k.IsPublic() {
-		return errors.New("not a public key (a private or symmetric key must not be published)")
-	}
 	if k.Use != "" && k.Use != "sig" {
 		return fmt.Errorf("use %q is not sig", k.Use)
 	}
@@ -70,7 +67,9 @@ func checkClientKey(k jose.JSONWebKey) error {
 		}
 	case *ecdsa.PublicKey, ed25519.PublicKey:
 	default:
-		return fmt.Errorf("unsupported key type %T", k.Key)
+		// A private or symmetric key lands here too: it must never have
+		// been published.
+		return fmt.Errorf("not a public RSA, EC or Ed25519 key (%T)", k.Key)
 	}
 	return nil
 }
