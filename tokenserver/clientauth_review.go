@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/utils/lru"
 
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
@@ -31,6 +32,7 @@ type reviewCache struct {
 	entries   *lru.Cache
 	slots     chan struct{}
 	metrics   *metrics
+	log       logr.Logger
 
 	// inflight joins concurrent reviews of one token into one call.
 	mu       sync.Mutex
@@ -47,7 +49,7 @@ type reviewCall struct {
 	err  error
 }
 
-func newReviewCache(o Options, r store.TokenReviewer, m *metrics) *reviewCache {
+func newReviewCache(o Options, r store.TokenReviewer, m *metrics, log logr.Logger) *reviewCache {
 	auds := o.ServiceAccountAudiences
 	if len(auds) == 0 {
 		auds = []string{o.Issuer}
@@ -55,7 +57,7 @@ func newReviewCache(o Options, r store.TokenReviewer, m *metrics) *reviewCache {
 	return &reviewCache{
 		reviewer: r, audiences: auds, ttl: o.ServiceAccountReviewTTL, now: o.Clock.Now,
 		entries: lru.New(o.ServiceAccountReviewCacheSize), slots: make(chan struct{}, o.ServiceAccountReviewConcurrency),
-		metrics: m, inflight: map[[32]byte]*reviewCall{},
+		metrics: m, log: log, inflight: map[[32]byte]*reviewCall{},
 	}
 }
 
@@ -126,6 +128,8 @@ func (rc *reviewCache) review(ctx context.Context, key [32]byte, token, username
 		rc.metrics.reviewed("refused")
 		return errAssertionRefused
 	case err != nil:
+		// The error names the API call, never the token.
+		rc.log.Error(err, "ServiceAccount token review failed")
 		rc.metrics.reviewed("error")
 		return oauth.NewError(http.StatusServiceUnavailable, oauth.ErrTemporarilyUnavailable, "the ServiceAccount token could not be reviewed")
 	case rt.Username != username || len(rt.Audiences) == 0 || !rc.accepts(rt.Audiences):

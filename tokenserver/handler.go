@@ -62,7 +62,7 @@ func New(o Options, st store.Stores, ks KeySource) (*Server, error) {
 		clientKeys: newClientKeySets(1000), jtis: newJTIRecord(maxRecordedJTIs),
 	}
 	if st.Reviewer != nil {
-		s.reviews = newReviewCache(o, st.Reviewer, s.metrics)
+		s.reviews = newReviewCache(o, st.Reviewer, s.metrics, s.log)
 	}
 	s.grants = map[v1alpha1.GrantType]grant{
 		v1alpha1.GrantClientCredentials: clientCredentialsGrant{s},
