@@ -113,6 +113,11 @@ func bindTokenFlags(fs *flag.FlagSet, t *tokenserver.Options) {
 		t.UserThrottle.Window, t.SourceThrottle.Window = d, d
 		return err
 	})
+	fs.Func("service-account-audience", "Audience a ServiceAccount token must be for to authenticate a client (repeatable; default the issuer URL). Every aud of the token must be one of these.", func(v string) error {
+		t.ServiceAccountAudiences = append(t.ServiceAccountAudiences, v)
+		return nil
+	})
+	fs.DurationVar(&t.ServiceAccountReviewTTL, "service-account-review-ttl", t.ServiceAccountReviewTTL, "How long a ServiceAccount token's positive TokenReview is reused (never past the token's exp); a deleted ServiceAccount or pod stops authenticating within it (plus the API server's own 10 s cache). 0 reviews every request.")
 	fs.Func("access-token-alg", "Algorithm of access tokens: ES256, RS256 or EdDSA (default "+string(t.AccessTokenAlg)+").", algFlag(&t.AccessTokenAlg))
 	fs.Func("id-token-alg", "Algorithm of id_tokens: RS256 (the OpenID Connect default), ES256 or EdDSA (default "+string(t.IDTokenAlg)+").", algFlag(&t.IDTokenAlg))
 }

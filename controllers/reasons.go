@@ -31,6 +31,12 @@ const (
 	eventRepaired          = "SecretUpdated"
 	eventPasswordSourceSet = "PasswordSourceLabeled"
 	eventSessionsRevoked   = "SessionsRevoked"
+
+	// Reasons of the ClientKeysReady condition (private_key_jwt keys).
+	reasonClientKeysReady   = "Ready"
+	reasonClientKeysMissing = "ClientKeysMissing"
+	reasonClientKeysInvalid = "ClientKeysInvalid"
+	eventClientKeysLabeled  = "ClientKeysLabeled"
 )
 
 // Reasons of token Secrets (status.tokenSecrets[].reason, the TokensReady

@@ -42,7 +42,10 @@ func (s *Server) checkAccessToken(ctx context.Context, tok string) (*accessToken
 		return nil, errors.Join(err, store.ErrNotFound)
 	}
 	at := &accessToken{claims: claims, client: c}
-	if claims.Subject != ClientSubject(claims.ClientID) {
+	// A client's own token, or an exchanged token whose subject is another
+	// client or a ServiceAccount of the namespace (checked at the
+	// exchange), has no user.
+	if !strings.HasPrefix(claims.Subject, clientSubjectPrefix) && !strings.HasPrefix(claims.Subject, serviceAccountPrefix) {
 		u, err := s.dir.UserByUID(ctx, c.Object.Namespace, typesUID(claims.Subject))
 		if err != nil {
 			return nil, err

@@ -114,6 +114,9 @@ func (s *Server) runGrant(ctx context.Context, c *store.Client, g grant, in gran
 // authenticateClient finds the client and checks its secret. Every failure
 // gives the same answer, whether the client is unknown or the secret wrong.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p oauth.Params, rt route) (*store.Client, error) {
+	if hasAssertion(p) {
+		return s.authenticateAssertion(ctx, r, p, rt)
+	}
 	creds, perr := oauth.ClientCredentialsFrom(r, p)
 	if perr != nil {
 		return nil, perr

@@ -39,6 +39,9 @@ type Server struct {
 	passwords   *password.Cache
 	grants      map[v1alpha1.GrantType]grant
 	metrics     *metrics
+	reviews     *reviewCache
+	clientKeys  *clientKeySets
+	jtis        *jtiRecord
 	log         logr.Logger
 	handler     http.Handler
 	// paths are the parsed --token-path-alias entries.
@@ -62,12 +65,17 @@ func New(o Options, st store.Stores, ks KeySource) (*Server, error) {
 		metrics:     defaultMetrics,
 		sessionKeys: derivedKeys{info: sessionKeyInfo},
 		stampKeys:   derivedKeys{info: stampKeyInfo},
+		clientKeys:  newClientKeySets(1000), jtis: newJTIRecord(maxRecordedJTIs),
+	}
+	if st.Reviewer != nil {
+		s.reviews = newReviewCache(o, st.Reviewer, s.metrics, s.log)
 	}
 	s.grants = map[v1alpha1.GrantType]grant{
 		v1alpha1.GrantClientCredentials: clientCredentialsGrant{s},
 		v1alpha1.GrantPassword:          passwordGrant{s},
 		v1alpha1.GrantRefreshToken:      refreshTokenGrant{s},
 		v1alpha1.GrantAuthorizationCode: authorizationCodeGrant{s},
+		v1alpha1.GrantTokenExchange:     tokenExchangeGrant{s},
 	}
 	s.discovery = newDiscovery(o)
 	var err error

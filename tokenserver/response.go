@@ -20,6 +20,8 @@ type issued struct {
 	// tokens); the answer's profile decides whether and how it is shown.
 	// It may be the cache's object: read only.
 	user *v1alpha1.OAuthUser
+	// issuedTokenType is RFC 8693's issued_token_type.
+	issuedTokenType string
 }
 
 // userObject is the "standard" user member of a token response.
@@ -59,6 +61,8 @@ type tokenResponse struct {
 	IDToken      string `json:"id_token,omitempty"`
 	IssuedAt     *int64 `json:"issued_at,omitempty"`
 	User         any    `json:"user,omitempty"`
+	// IssuedTokenType answers a token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 func (i *issued) response(pr profile) tokenResponse {
@@ -69,6 +73,8 @@ func (i *issued) response(pr profile) tokenResponse {
 		Scope:        strings.Join(i.scopes, " "),
 		RefreshToken: i.refreshToken,
 		IDToken:      i.idToken,
+
+		IssuedTokenType: i.issuedTokenType,
 	}
 	if pr.issuedAt != v1alpha1.IssuedAtOmit {
 		ms := i.issuedAt.UnixMilli()

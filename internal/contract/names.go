@@ -125,6 +125,9 @@ const (
 	KindRevokedToken = "revoked-token"
 	// KindWorkloadToken marks a workload token Secret.
 	KindWorkloadToken = "workload-token"
+	// KindClientKeys marks a Secret or ConfigMap of the tenant's own that
+	// holds an OAuthClient's private_key_jwt JWK Set.
+	KindClientKeys = "client-keys"
 )
 
 // ManagedLabels are the labels every Secret Tokenwarden writes carries.

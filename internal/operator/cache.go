@@ -20,12 +20,14 @@ import (
 )
 
 // cacheScopes are the namespaces the cache holds, per kind; a kind not
-// listed is cached in every namespace. ConfigMaps (the JWKS and revocation
-// records) exist only in the operator's namespace. With WatchNamespaces, the
-// custom resources are cached in those namespaces and Secrets there and in
-// the operator's namespace (keys and server state).
+// listed is cached in every namespace (only labelled Secrets and
+// ConfigMaps: the operator's own, and a client's JWK Set it references for
+// private_key_jwt, which the client controller labels). With
+// WatchNamespaces, the custom resources are cached in those namespaces, and
+// Secrets and ConfigMaps there and in the operator's namespace (keys,
+// the JWKS and server state).
 func (o *Options) cacheScopes() map[string]sets.Set[string] {
-	scopes := map[string]sets.Set[string]{"ConfigMap": sets.New(o.Namespace)}
+	scopes := map[string]sets.Set[string]{}
 	if len(o.WatchNamespaces) == 0 {
 		return scopes
 	}
@@ -34,6 +36,7 @@ func (o *Options) cacheScopes() map[string]sets.Set[string] {
 		scopes[kind] = tenants
 	}
 	scopes["Secret"] = tenants.Clone().Insert(o.Namespace)
+	scopes["ConfigMap"] = scopes["Secret"]
 	return scopes
 }
 

@@ -2,6 +2,7 @@ package kubestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,32 @@ func (d *directory) ClientByName(ctx context.Context, namespace, name string) (*
 	return d.client(ctx, &c)
 }
 
+// ClientsForServiceAccount lists the namespace's clients from the cache and
+// keeps those that name the ServiceAccount. A namespace holds few clients,
+// so no index is kept for this.
+func (d *directory) ClientsForServiceAccount(ctx context.Context, namespace, name string) ([]*store.Client, error) {
+	var list v1alpha1.OAuthClientList
+	if err := d.reader.List(ctx, &list, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	var found []*store.Client
+	for i := range list.Items {
+		c := &list.Items[i]
+		if c.Status.ClientID == "" || !c.MayActAsServiceAccount(namespace, name) {
+			continue
+		}
+		rec, err := d.client(ctx, c)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, rec)
+	}
+	return found, nil
+}
+
 // client reads the secrets of c from its credential Secret. A previous
 // secret without a readable expiry is not accepted at all.
 func (d *directory) client(ctx context.Context, c *v1alpha1.OAuthClient) (*store.Client, error) {
@@ -93,6 +120,11 @@ func (d *directory) client(ctx context.Context, c *v1alpha1.OAuthClient) (*store
 	if c.Spec.Public {
 		return rec, nil
 	}
+	jwks, err := d.clientJWKS(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	rec.JWKS = jwks
 	s, err := d.secret(ctx, c.Namespace, c.Status.SecretName)
 	if err != nil {
 		return nil, err
@@ -106,6 +138,48 @@ func (d *directory) client(ctx context.Context, c *v1alpha1.OAuthClient) (*store
 		rec.PreviousExpiresAt = t
 	}
 	return rec, nil
+}
+
+// clientJWKS reads the client's private_key_jwt keys: inline, or from the
+// cached Secret or ConfigMap it names (the client controller labels it so
+// the cache holds it). A missing object or key is no keys, not an error.
+func (d *directory) clientJWKS(ctx context.Context, c *v1alpha1.OAuthClient) ([]byte, error) {
+	a := c.Spec.Authentication
+	if a == nil || a.PrivateKeyJWT == nil {
+		return nil, nil
+	}
+	p := a.PrivateKeyJWT
+	switch {
+	case p.JWKS != "":
+		return []byte(p.JWKS), nil
+	case p.SecretRef != nil:
+		s, err := d.secret(ctx, c.Namespace, p.SecretRef.Name)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return s.Data[jwksKey(p.SecretRef)], nil
+	case p.ConfigMapRef != nil:
+		var cm corev1.ConfigMap
+		err := d.reader.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: p.ConfigMapRef.Name}, &cm)
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get configmap: %w", err)
+		}
+		return []byte(cm.Data[jwksKey(p.ConfigMapRef)]), nil
+	}
+	return nil, nil
+}
+
+func jwksKey(r *v1alpha1.KeyReference) string {
+	if r.Key == "" {
+		return v1alpha1.DefaultJWKSKey
+	}
+	return r.Key
 }
 
 func (d *directory) secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {

@@ -93,6 +93,7 @@ func New(o Options) store.Stores {
 		Codes:       newSecretRecords[store.AuthCode](o, codeKind),
 		Consents:    newSecretRecords[store.Consent](o, consentKind),
 		Revocations: &revocations{cache: o.Cache, writer: o.Writer, namespace: o.Namespace},
+		Reviewer:    NewReviewer(o.Writer),
 	}
 }
 

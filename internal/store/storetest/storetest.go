@@ -98,6 +98,7 @@ func Run(t *testing.T, h Harness) {
 		{"DirectoryResourceDeleting", testDirectoryResourceDeleting},
 		{"DirectoryNamespaceLabels", testDirectoryNamespaceLabels},
 		{"DirectoryNamespaceAnnotations", testDirectoryNamespaceAnnotations},
+		{"DirectoryServiceAccounts", testDirectoryServiceAccounts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, h(t)) })
