@@ -6,8 +6,11 @@ package tokenserver_test
 // style). Each API style is replayed byte for byte as its clients send it.
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -424,9 +427,11 @@ func TestDefaultPathsSideBySide(t *testing.T) {
 // errors.
 func TestGenericJSONAPI(t *testing.T) {
 	f := newFixture(t)
+	const redirect = "https://app.example/cb"
 	id, secret := f.Client("api", v1alpha1.OAuthClientSpec{
-		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken},
-		Scopes:     []string{"read", "write", "offline_access"}})
+		GrantTypes:   []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken, v1alpha1.GrantAuthorizationCode},
+		Scopes:       []string{"read", "write", "offline_access"},
+		RedirectURIs: []string{redirect}})
 	_, pw := f.User("gina", v1alpha1.OAuthUserSpec{})
 	creds := `"client_id":"` + id + `","client_secret":"` + secret + `"`
 	jpost := func(body string) response { return post(t, "/token", "application/json", "{"+body+"}") }
@@ -444,6 +449,21 @@ func TestGenericJSONAPI(t *testing.T) {
 	if body["refresh_token"] == rt || body["refresh_token"] == nil {
 		t.Fatalf("refresh: not rotated: %v", body)
 	}
+	// authorization_code: the code from the browser flow, exchanged as JSON.
+	verifier := strings.Repeat("v", 43)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {redirect}, "scope": {"read"}, "state": {"s1"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	back := servertest.NewBrowser(t).SignIn(issuer, issuer+"/oauth/authorize?"+q.Encode(), "gina", pw)
+	code := back.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code in %s", back)
+	}
+	exchange := `"grant_type":"authorization_code",` + creds + `,"code":"` + code + `","redirect_uri":"` + redirect + `","code_verifier":"` + verifier + `"`
+	if body, claims := rqWantToken(t, jpost(exchange)); claims["client_id"] != id || body["scope"] != "read" {
+		t.Fatalf("authorization_code: %v %v", body, claims)
+	}
+	rqWantError(t, jpost(exchange), http.StatusBadRequest, "invalid_grant")
 	rqWantError(t, jpost(`"grant_type":"refresh_token",`+creds+`,"refresh_token":"twr_x_y"`), http.StatusBadRequest, "invalid_grant")
 	rqWantError(t, jpost(`"grant_type":"password",`+creds+`,"username":"gina","password":"wrong"`), http.StatusBadRequest, "invalid_grant")
 	rqWantError(t, jpost(`"grant_type":"client_credentials","client_id":"`+id+`","client_secret":"wrong"`), http.StatusUnauthorized, "invalid_client")
