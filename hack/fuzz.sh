@@ -10,6 +10,7 @@ FUZZTIME="${FUZZTIME:-8s}"
 FUZZ_PARALLEL="${FUZZ_PARALLEL:-2}"
 
 targets=(
+	"./internal/contract FuzzParseTokenPath"
 	"./internal/oauth FuzzParseParams FuzzClientCredentials FuzzResolveSource FuzzCheckRedirectURI"
 	"./tokenserver FuzzTokenEndpoint FuzzIntrospectEndpoint FuzzRevokeEndpoint FuzzUserinfoEndpoint"
 	"./tokenserver/browser FuzzAuthorizeEndpoint FuzzLoginEndpoint FuzzConsentEndpoint FuzzLogoutEndpoint"

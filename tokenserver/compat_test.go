@@ -6,17 +6,24 @@ package tokenserver_test
 // style). Each API style is replayed byte for byte as its clients send it.
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/testhttp"
 	"github.com/tokenwarden/tokenwarden/tokenserver"
 	"github.com/tokenwarden/tokenwarden/tokenserver/servertest"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // cpServer starts a replica over the suite's stores with these aliases and
@@ -424,9 +431,11 @@ func TestDefaultPathsSideBySide(t *testing.T) {
 // errors.
 func TestGenericJSONAPI(t *testing.T) {
 	f := newFixture(t)
+	const redirect = "https://app.example/cb"
 	id, secret := f.Client("api", v1alpha1.OAuthClientSpec{
-		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken},
-		Scopes:     []string{"read", "write", "offline_access"}})
+		GrantTypes:   []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword, v1alpha1.GrantRefreshToken, v1alpha1.GrantAuthorizationCode},
+		Scopes:       []string{"read", "write", "offline_access"},
+		RedirectURIs: []string{redirect}})
 	_, pw := f.User("gina", v1alpha1.OAuthUserSpec{})
 	creds := `"client_id":"` + id + `","client_secret":"` + secret + `"`
 	jpost := func(body string) response { return post(t, "/token", "application/json", "{"+body+"}") }
@@ -444,9 +453,67 @@ func TestGenericJSONAPI(t *testing.T) {
 	if body["refresh_token"] == rt || body["refresh_token"] == nil {
 		t.Fatalf("refresh: not rotated: %v", body)
 	}
+	// authorization_code: the code from the browser flow, exchanged as JSON.
+	verifier := strings.Repeat("v", 43)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {redirect}, "scope": {"read"}, "state": {"s1"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	back := servertest.NewBrowser(t).SignIn(issuer, issuer+"/oauth/authorize?"+q.Encode(), "gina", pw)
+	code := back.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code in %s", back)
+	}
+	exchange := `"grant_type":"authorization_code",` + creds + `,"code":"` + code + `","redirect_uri":"` + redirect + `","code_verifier":"` + verifier + `"`
+	if body, claims := rqWantToken(t, jpost(exchange)); claims["client_id"] != id || body["scope"] != "read" {
+		t.Fatalf("authorization_code: %v %v", body, claims)
+	}
+	rqWantError(t, jpost(exchange), http.StatusBadRequest, "invalid_grant")
 	rqWantError(t, jpost(`"grant_type":"refresh_token",`+creds+`,"refresh_token":"twr_x_y"`), http.StatusBadRequest, "invalid_grant")
 	rqWantError(t, jpost(`"grant_type":"password",`+creds+`,"username":"gina","password":"wrong"`), http.StatusBadRequest, "invalid_grant")
 	rqWantError(t, jpost(`"grant_type":"client_credentials","client_id":"`+id+`","client_secret":"wrong"`), http.StatusUnauthorized, "invalid_client")
 	rqWantError(t, jpost(`"grant_type":"urn:example:magic",`+creds), http.StatusBadRequest, "unsupported_grant_type")
 	rqWantError(t, jpost(`"grant_type":"client_credentials",`+creds+`,"scope":"admin"`), http.StatusBadRequest, "invalid_scope")
+}
+
+// TestCompatibilityWithOAuthLibraries: golang.org/x/oauth2 and go-oidc on a
+// template path with the detail error style and a held alias: the library
+// still reads the error code (detail only adds a member), and the id_token
+// of a client served without client_id verifies for that client.
+func TestCompatibilityWithOAuthLibraries(t *testing.T) {
+	f := newFixture(t)
+	held := "/" + f.NS + "/connect/token"
+	base := cpServer(t, "/{namespace}/{name}/token;errors=detail", held+";claimable="+f.NS)
+	id, secret := f.Client("svc", v1alpha1.OAuthClientSpec{GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword},
+		Compatibility: &v1alpha1.Compatibility{ErrorStyle: v1alpha1.ErrorStyleDetail}})
+	_, pw := f.User("lib", v1alpha1.OAuthUserSpec{})
+	ctx := context.Background()
+
+	cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: base + "/" + f.NS + "/svc/token"}
+	if _, err := cc.Token(ctx); err != nil {
+		t.Fatalf("client_credentials on the template: %v", err)
+	}
+	cc.ClientSecret = "wrong"
+	if _, err := cc.Token(ctx); servertest.ErrorCode(err) != "invalid_client" {
+		t.Fatalf("wrong secret: %v, want invalid_client", err)
+	}
+	cfg := oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: oauth2.Endpoint{TokenURL: cc.TokenURL}}
+	if _, err := cfg.PasswordCredentialsToken(ctx, "lib", "wrong"); servertest.ErrorCode(err) != "invalid_grant" {
+		t.Fatalf("wrong password: %v, want invalid_grant", err)
+	}
+
+	kiosk, _ := f.Client("kiosk", v1alpha1.OAuthClientSpec{Public: true, GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantPassword}, Scopes: []string{"openid"}})
+	cpHold(t, f.NS, "kiosk", held)
+	r := cpPost(t, base, held, formType, "grant_type=password&username=lib&password="+pw+"&scope=openid")
+	body, _ := rqWantToken(t, r)
+	provider, err := oidc.NewProvider(ctx, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := body["id_token"].(string)
+	if _, err := provider.Verifier(&oidc.Config{ClientID: kiosk}).Verify(ctx, raw); err != nil {
+		t.Fatalf("id_token for the path's client %s: %v", kiosk, err)
+	}
+	if _, err := provider.Verifier(&oidc.Config{ClientID: id}).Verify(ctx, raw); err == nil {
+		t.Fatal("the id_token verifies for another client")
+	}
 }

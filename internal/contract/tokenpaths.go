@@ -40,9 +40,10 @@ func (p TokenPath) MayClaim(ns string) bool {
 // ParseTokenPath parses "PATH[;option=value...]". The options are
 // errors=rfc6749|detail, issued-at=milliseconds|omit,
 // user=none|standard|usergrid and claimable=NAMESPACE[,NAMESPACE...] (or
-// "*"). A path is absolute, without spaces, query, fragment, percent signs
-// or a trailing slash (which would make it a whole subtree); braces appear
-// only as the whole segments {namespace} and {name}, both or neither.
+// "*"). A path is absolute, of RFC 3986 path characters (no percent
+// encoding, query or fragment), without a trailing slash (which would make
+// it a whole subtree) or dot segments; braces appear only as the whole
+// segments {namespace} and {name}, both or neither.
 func ParseTokenPath(s string) (TokenPath, error) {
 	path, opts, _ := strings.Cut(s, ";")
 	p := TokenPath{Path: path}
@@ -64,16 +65,18 @@ func ParseTokenPath(s string) (TokenPath, error) {
 }
 
 func checkTokenPath(p *TokenPath) error {
-	if !strings.HasPrefix(p.Path, "/") || len(p.Path) < 2 || strings.HasSuffix(p.Path, "/") || strings.ContainsAny(p.Path, " \t\r\n?#%") {
-		return fmt.Errorf("token path alias %q must be an absolute path without spaces, query, fragment, percent signs or a trailing slash", p.Path)
+	if !strings.HasPrefix(p.Path, "/") || len(p.Path) < 2 || strings.HasSuffix(p.Path, "/") || strings.IndexFunc(p.Path, notPathChar) >= 0 {
+		return fmt.Errorf("token path alias %q must be an absolute path of letters, digits and -._~!$&'()*+,=:@ without a trailing slash", p.Path)
 	}
 	seen := map[string]int{}
 	for _, seg := range strings.Split(p.Path[1:], "/") {
 		switch {
 		case seg == "{namespace}" || seg == "{name}":
 			seen[seg]++
-		case seg == "":
-			return fmt.Errorf("token path alias %q has an empty segment", p.Path)
+		case seg == "" || seg == "." || seg == "..":
+			// http.ServeMux redirects such paths to their clean form, so
+			// the alias would never be reached.
+			return fmt.Errorf("token path alias %q has an empty, . or .. segment", p.Path)
 		case strings.ContainsAny(seg, "{}"):
 			return fmt.Errorf("token path alias %q: braces may only form the whole segments {namespace} and {name}", p.Path)
 		}
@@ -138,4 +141,16 @@ func ParseTokenPaths(entries []string) ([]TokenPath, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// notPathChar reports a character a token path may not hold: anything but
+// the unreserved and sub-delimiter characters of RFC 3986 §3.3 (";" separates
+// options; "%", "?" and "#" would need decoding or end the path), "/" and the
+// braces of a template.
+func notPathChar(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return false
+	}
+	return !strings.ContainsRune("-._~!$&'()*+,=:@/{}", r)
 }

@@ -1,7 +1,10 @@
 package contract
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
@@ -39,4 +42,40 @@ func TestParseTokenPath(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+// FuzzParseTokenPath: whatever ParseTokenPath accepts, http.ServeMux takes as
+// a pattern (no panic at start) and, for a template, names exactly the
+// request's namespace and name; a path it refuses never reaches the mux.
+func FuzzParseTokenPath(f *testing.F) {
+	for _, s := range []string{"/token", "/{namespace}/{name}/token", "/api/v4/connect/token;claimable=a,b;errors=detail",
+		"/{name}", "/a/{$}", "/a/{name...}", "/a/./b", "GET /token", "/x;user=usergrid;issued-at=omit", "/{namespace}/x/{name}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseTokenPath(s)
+		if err != nil {
+			return
+		}
+		mux := http.NewServeMux()
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					t.Fatalf("%q accepted, but the mux refuses it: %v", s, v)
+				}
+			}()
+			mux.HandleFunc(p.Path, func(w http.ResponseWriter, r *http.Request) {
+				_, _ = w.Write([]byte(r.PathValue("namespace") + "/" + r.PathValue("name")))
+			})
+		}()
+		if !p.Template {
+			return
+		}
+		path := strings.NewReplacer("{namespace}", "ns1", "{name}", "app1").Replace(p.Path)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "http://x"+path, nil))
+		if rec.Body.String() != "ns1/app1" {
+			t.Fatalf("template %q on %q resolved %q", p.Path, path, rec.Body.String())
+		}
+	})
 }

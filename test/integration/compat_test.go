@@ -117,6 +117,21 @@ func TestDefaultPathClaimsThroughTheCluster(t *testing.T) {
 		t.Fatalf("second after the holder went: reason %s, holds %v", reason, held)
 	}
 	eventually(t, func() int { return signIn(compatConnectPath, pwb).Status }).Should(gomega.Equal(http.StatusOK))
+
+	// A holder that drops a path from its spec frees it for the next
+	// claimant; a request that names no client then reaches that one.
+	third := claimant(fa, "third", compatManagementPath)
+	if reason, _ := defaultPaths(t, third, metav1.ConditionFalse); reason != "DefaultPathConflict" {
+		t.Fatalf("third: reason %s", reason)
+	}
+	second.Spec.Compatibility.DefaultForPaths = []string{compatConnectPath}
+	if err := env.Client.Update(context.Background(), second); err != nil {
+		t.Fatal(err)
+	}
+	if reason, held := defaultPaths(t, third, metav1.ConditionTrue); reason != "Held" || len(held) != 1 {
+		t.Fatalf("third after the holder dropped the path: reason %s, holds %v", reason, held)
+	}
+	eventually(t, func() any { return signIn(compatManagementPath, pwa).Body["user"] }).ShouldNot(gomega.BeNil())
 }
 
 func TestTokenPathTemplateThroughTheCache(t *testing.T) {
