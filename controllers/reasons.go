@@ -31,7 +31,9 @@ const (
 	reasonClientKeysReady   = "Ready"
 	reasonClientKeysMissing = "ClientKeysMissing"
 	reasonClientKeysInvalid = "ClientKeysInvalid"
-	eventClientKeysLabeled  = "ClientKeysLabeled"
+	// reasonClientKeysUnreadable: RBAC forbids reading the ConfigMap.
+	reasonClientKeysUnreadable = "ClientKeysUnreadable"
+	eventClientKeysLabeled     = "ClientKeysLabeled"
 )
 
 // Reasons of token Secrets (status.tokenSecrets[].reason, the TokensReady
