@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -19,15 +18,10 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/keys"
 )
 
-// The ConfigMap a client's privateKeyJWT names is read live: the manager
-// caches no tenant ConfigMap, so it is read again every clientKeysPoll. The
-// default install does not grant reading ConfigMaps outside the operator's
-// namespace; config/components/client-keys-configmaps adds get on them, and
-// without it such a client reports ClientKeysUnreadable. A referenced Secret
-// is labeled into the cache and watched.
-
-// errClientKeysForbidden: RBAC does not let the operator read the ConfigMap.
-var errClientKeysForbidden = errors.New("reading the ConfigMap is forbidden")
+// The ConfigMap a client's privateKeyJWT names is read live (get only): the
+// manager caches no tenant ConfigMap, so it is read again every
+// clientKeysPoll. A referenced Secret is labeled into the cache and watched.
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
 
 // clientKeysPoll is how often a referenced ConfigMap is read again.
 const clientKeysPoll = time.Minute
@@ -55,17 +49,12 @@ func (r *OAuthClientReconciler) reconcileClientKeys(ctx context.Context, c *v1al
 	}
 	p := a.PrivateKeyJWT
 	data, where, err := r.readClientKeys(ctx, c, p)
+	if err != nil {
+		return clientKeys{}, err
+	}
 	var out clientKeys
 	if p.ConfigMapRef != nil {
 		out.requeue = clientKeysPoll
-	}
-	if errors.Is(err, errClientKeysForbidden) {
-		r.setClientKeysReady(c, reasonClientKeysUnreadable, "the operator may not read "+where+
-			": enable config/components/client-keys-configmaps, or use secretRef or jwks")
-		return out, nil
-	}
-	if err != nil {
-		return clientKeys{}, err
 	}
 	reason, msg := reasonClientKeysReady, "the JWK Set in "+where+" holds usable public keys"
 	if data == nil {
@@ -112,9 +101,6 @@ func (r *OAuthClientReconciler) readClientKeys(ctx context.Context, c *v1alpha1.
 		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: ref.Name}, &cm)
 		if apierrors.IsNotFound(err) {
 			return nil, where, nil
-		}
-		if apierrors.IsForbidden(err) {
-			return nil, where, errClientKeysForbidden
 		}
 		if err != nil {
 			return nil, where, fmt.Errorf("get configmap %s/%s: %w", c.Namespace, ref.Name, err)

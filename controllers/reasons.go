@@ -31,9 +31,7 @@ const (
 	reasonClientKeysReady   = "Ready"
 	reasonClientKeysMissing = "ClientKeysMissing"
 	reasonClientKeysInvalid = "ClientKeysInvalid"
-	// reasonClientKeysUnreadable: RBAC forbids reading the ConfigMap.
-	reasonClientKeysUnreadable = "ClientKeysUnreadable"
-	eventClientKeysLabeled     = "ClientKeysLabeled"
+	eventClientKeysLabeled  = "ClientKeysLabeled"
 )
 
 // Reasons of token Secrets (status.tokenSecrets[].reason, the TokensReady
