@@ -43,6 +43,11 @@ const (
 	KeyIssuer                       = "issuer"
 	KeyTokenURL                     = "token_url"
 	KeyJWKSURL                      = "jwks_url"
+	// KeyClientJWKS holds, in a client's credential Secret, the public
+	// private_key_jwt keys the client controller copied from the Secret or
+	// ConfigMap the client references, once they parsed: the token server
+	// reads them there, from its cache, and needs no right on ConfigMaps.
+	KeyClientJWKS = "client_jwks"
 	KeyScope                        = "scope"
 	KeyAccessToken                  = "access_token"
 	KeyRefreshToken                 = "refresh_token"
@@ -50,12 +55,6 @@ const (
 	KeyIssuedAt                     = "issued_at"
 	KeyTokenType                    = "token_type"
 )
-
-// KeyClientJWKS holds, in a client's credential Secret, the public
-// private_key_jwt keys the client controller copied from the Secret or
-// ConfigMap the client references, once they parsed: the token server reads
-// them there, from its cache, and needs no right on ConfigMaps.
-const KeyClientJWKS = "client_jwks"
 
 // Labels and annotations Tokenwarden puts on what it writes. The manager caches
 // only Secrets and ConfigMaps that carry LabelKind, so it never holds every
