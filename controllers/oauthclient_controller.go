@@ -76,11 +76,10 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, c *v1alpha1.OAuth
 		setReady(&c.Status.Conditions, c.Generation, false, reason, msg)
 		return ctrl.Result{}, nil
 	}
-	ck, err := r.reconcileClientKeys(ctx, c)
-	if err != nil {
+	if err := r.reconcileClientKeys(ctx, c); err != nil {
 		return ctrl.Result{}, err
 	}
-	requeue, err := r.reconcileSecret(ctx, c, id, ck.copied)
+	requeue, err := r.reconcileSecret(ctx, c, id)
 	var conflict *secretConflictError
 	if errors.As(err, &conflict) {
 		warnOnce(r.Recorder, c, prevReason, reasonSecretConflict, conflict.message)
@@ -95,16 +94,12 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, c *v1alpha1.OAuth
 	c.Status.SecretName = c.EffectiveSecretName()
 	c.Status.ObservedGeneration = c.Generation
 	setReady(&c.Status.Conditions, c.Generation, true, reasonReady, "credentials are in Secret "+c.Status.SecretName)
-	if ck.requeue > 0 && (requeue == 0 || ck.requeue < requeue) {
-		requeue = ck.requeue
-	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
 // reconcileSecret writes the credential Secret and the rotation times into
 // status. It returns when to come back for the next rotation step.
-// jwks is the referenced private_key_jwt key set to keep in it (nil: none).
-func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, c *v1alpha1.OAuthClient, id string, jwks []byte) (time.Duration, error) {
+func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, c *v1alpha1.OAuthClient, id string) (time.Duration, error) {
 	key := types.NamespacedName{Namespace: c.Namespace, Name: c.EffectiveSecretName()}
 	existing, err := lookupSecret(ctx, r.Client, r.APIReader, key)
 	if err != nil {
@@ -123,16 +118,11 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, c *v1alpha1
 		contract.KeyJWKSURL:  r.Endpoints.JWKSURL,
 		contract.KeyScope:    strings.Join(c.Spec.Scopes, " "),
 	}}
-	if jwks != nil {
-		want.data[contract.KeyClientJWKS] = string(jwks)
-	} else {
-		want.remove = append(want.remove, contract.KeyClientJWKS)
-	}
 	var plan secretPlan
 	if !c.HasStaticSecret() {
 		// A public client, or one that authenticates only with a
 		// ServiceAccount token or private_key_jwt: no static secret.
-		want.remove = append(want.remove, contract.KeyClientSecret, contract.KeyClientSecretPrevious, contract.KeyClientSecretPreviousExpireAt)
+		want.remove = []string{contract.KeyClientSecret, contract.KeyClientSecretPrevious, contract.KeyClientSecretPreviousExpireAt}
 		c.Status.LastSecretRotationTime, c.Status.NextSecretRotationTime, c.Status.PreviousSecretExpiryTime = nil, nil, nil
 	} else if plan, err = planClientSecret(now, c, existing, &want); err != nil {
 		return 0, err
@@ -257,7 +247,8 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.OAuthClient{}).
 		Owns(&corev1.Secret{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfKeySecret)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfKeyObject)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfKeyObject)).
 		Watches(&v1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.sameClientID)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfNamespacePolicy),
 			builder.WithPredicates(clientIDPolicyChanged())).

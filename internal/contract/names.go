@@ -43,11 +43,6 @@ const (
 	KeyIssuer                       = "issuer"
 	KeyTokenURL                     = "token_url"
 	KeyJWKSURL                      = "jwks_url"
-	// KeyClientJWKS holds, in a client's credential Secret, the public
-	// private_key_jwt keys the client controller copied from the Secret or
-	// ConfigMap the client references, once they parsed: the token server
-	// reads them there, from its cache, and needs no right on ConfigMaps.
-	KeyClientJWKS = "client_jwks"
 	KeyScope                        = "scope"
 	KeyAccessToken                  = "access_token"
 	KeyRefreshToken                 = "refresh_token"
@@ -124,9 +119,8 @@ const (
 	KindRevokedToken = "revoked-token"
 	// KindWorkloadToken marks a workload token Secret.
 	KindWorkloadToken = "workload-token"
-	// KindClientKeys marks a Secret of the tenant's own that holds an
-	// OAuthClient's private_key_jwt JWK Set (so the cache, and a change to
-	// it, is seen).
+	// KindClientKeys marks a Secret or ConfigMap of the tenant's own that
+	// holds an OAuthClient's private_key_jwt JWK Set.
 	KindClientKeys = "client-keys"
 )
 

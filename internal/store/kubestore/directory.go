@@ -93,11 +93,15 @@ func (d *directory) client(ctx context.Context, c *v1alpha1.OAuthClient) (*store
 	if c.Spec.Public {
 		return rec, nil
 	}
+	jwks, err := d.clientJWKS(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	rec.JWKS = jwks
 	s, err := d.secret(ctx, c.Namespace, c.Status.SecretName)
 	if err != nil {
 		return nil, err
 	}
-	rec.JWKS = clientJWKS(c, s)
 	rec.Secret = string(s.Data[contract.KeyClientSecret])
 	if t, err := time.Parse(time.RFC3339, string(s.Data[contract.KeyClientSecretPreviousExpireAt])); err == nil {
 		rec.PreviousSecret = string(s.Data[contract.KeyClientSecretPrevious])
@@ -106,18 +110,46 @@ func (d *directory) client(ctx context.Context, c *v1alpha1.OAuthClient) (*store
 	return rec, nil
 }
 
-// clientJWKS returns the client's private_key_jwt keys: inline in the spec,
-// or, for a referenced Secret or ConfigMap, the copy the client controller
-// keeps in the credential Secret once they parsed (none until then).
-func clientJWKS(c *v1alpha1.OAuthClient, credentials *corev1.Secret) []byte {
+// clientJWKS reads the client's private_key_jwt keys: inline, or from the
+// cached Secret or ConfigMap it names (the client controller labels it so
+// the cache holds it). A missing object or key is no keys, not an error.
+func (d *directory) clientJWKS(ctx context.Context, c *v1alpha1.OAuthClient) ([]byte, error) {
 	a := c.Spec.Authentication
-	switch {
-	case a == nil || a.PrivateKeyJWT == nil:
-		return nil
-	case a.PrivateKeyJWT.JWKS != "":
-		return []byte(a.PrivateKeyJWT.JWKS)
+	if a == nil || a.PrivateKeyJWT == nil {
+		return nil, nil
 	}
-	return credentials.Data[contract.KeyClientJWKS]
+	p := a.PrivateKeyJWT
+	switch {
+	case p.JWKS != "":
+		return []byte(p.JWKS), nil
+	case p.SecretRef != nil:
+		s, err := d.secret(ctx, c.Namespace, p.SecretRef.Name)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return s.Data[jwksKey(p.SecretRef)], nil
+	case p.ConfigMapRef != nil:
+		var cm corev1.ConfigMap
+		err := d.reader.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: p.ConfigMapRef.Name}, &cm)
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get configmap: %w", err)
+		}
+		return []byte(cm.Data[jwksKey(p.ConfigMapRef)]), nil
+	}
+	return nil, nil
+}
+
+func jwksKey(r *v1alpha1.KeyReference) string {
+	if r.Key == "" {
+		return v1alpha1.DefaultJWKSKey
+	}
+	return r.Key
 }
 
 func (d *directory) secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
