@@ -125,6 +125,11 @@ func (s *Server) introspectAccess(ctx context.Context, caller *store.Client, tok
 	if c.Scope != "" {
 		resp["scope"] = c.Scope
 	}
+	if act, ok := c.Raw["act"]; ok {
+		// The delegation chain of an exchanged token (RFC 8693 §4.1; RFC
+		// 8693 registers act for introspection responses too).
+		resp["act"] = act
+	}
 	for k, v := range map[string]*int64{"exp": c.Expiry, "iat": c.IssuedAt, "nbf": c.NotBefore} {
 		if v != nil {
 			resp[k] = *v

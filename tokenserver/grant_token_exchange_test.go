@@ -99,6 +99,10 @@ func TestTokenExchangeActorToken(t *testing.T) {
 	if act["sub"] != tokenserver.ClientSubject(x.exchanger) || claims["sub"] != testhttp.JWTClaims(t, x.aliceToken)["sub"] {
 		t.Fatalf("delegated token %v: want act.sub %s", claims, tokenserver.ClientSubject(x.exchanger))
 	}
+	in := servertest.Introspect(t, issuer, x.exchanger, x.exchangerSecret, r.Body["access_token"].(string))
+	if inAct, _ := in["act"].(map[string]any); in["active"] != true || inAct["sub"] != tokenserver.ClientSubject(x.exchanger) {
+		t.Fatalf("introspection of a delegated token: %v", in)
+	}
 	// Exchanging the delegated token again keeps the chain under the new actor.
 	r2 := exchange(t, x.exchanger, x.exchangerSecret, append(subjectAccess(r.Body["access_token"].(string)), "audience", x.aud,
 		"actor_token", actor, "actor_token_type", tokenserver.TokenTypeAccessToken)...)

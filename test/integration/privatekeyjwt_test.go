@@ -91,6 +91,12 @@ func TestPrivateKeyJWTFromConfigMap(t *testing.T) {
 	}})
 	eventually(t, func() string { return clientKeysReason(t, f.ns, "signer") }).Should(gomega.Equal("Ready"))
 	eventually(t, func() int { return assertionPost(t, issuer, signAssertion(t, k1, "k1", id)).Status }).Should(gomega.Equal(http.StatusOK))
+	// Replay: one assertion is good once.
+	once := signAssertion(t, k1, "k1", id)
+	if r := assertionPost(t, issuer, once); r.Status != http.StatusOK {
+		t.Fatalf("first use: %d %s", r.Status, r.Raw)
+	}
+	wantInvalidClient(t, assertionPost(t, issuer, once), "the same assertion again")
 	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(cm), cm); err != nil {
 		t.Fatal(err)
 	}
