@@ -84,11 +84,11 @@ func bindTokenFlags(fs *flag.FlagSet, t *tokenserver.Options) {
 	fs.StringVar(&t.Addr, "token-bind-address", t.Addr, "Address of the token server (every replica serves it); \"0\" disables it.")
 	fs.StringVar(&t.TLSCertFile, "tls-cert-file", t.TLSCertFile, "TLS certificate for the token server; re-read when it changes. Plain HTTP without it (terminate TLS in front).")
 	fs.StringVar(&t.TLSKeyFile, "tls-key-file", t.TLSKeyFile, "TLS private key matching --tls-cert-file.")
-	fs.Func("token-path-alias", "Extra path answering like /oauth/token, e.g. /token or /api/v4/connect/token (repeatable).", func(v string) error {
+	fs.Func("token-path-alias", "Extra path answering like /oauth/token, e.g. /token, /api/v4/connect/token or the template /{namespace}/{name}/token, with options after ';': errors=rfc6749|detail, issued-at=milliseconds|omit, user=none|standard|usergrid, claimable=NAMESPACES|* (repeatable).", func(v string) error {
 		t.TokenPathAliases = append(t.TokenPathAliases, v)
 		return nil
 	})
-	fs.Func("default-client", "namespace/name of the OAuthClient used when a request on an alias path names no client (legacy password-grant clients).", func(v string) error {
+	fs.Func("default-client", "namespace/name of the OAuthClient used when a request on an alias path names no client (legacy password-grant clients) and no client holds the path as its default.", func(v string) error {
 		ns, name, ok := strings.Cut(v, "/")
 		if !ok || ns == "" || name == "" {
 			return fmt.Errorf("%q must be namespace/name", v)
@@ -113,6 +113,11 @@ func bindTokenFlags(fs *flag.FlagSet, t *tokenserver.Options) {
 		t.UserThrottle.Window, t.SourceThrottle.Window = d, d
 		return err
 	})
+	fs.Func("service-account-audience", "Audience a ServiceAccount token must be for to authenticate a client (repeatable; default the issuer URL). Every aud of the token must be one of these.", func(v string) error {
+		t.ServiceAccountAudiences = append(t.ServiceAccountAudiences, v)
+		return nil
+	})
+	fs.DurationVar(&t.ServiceAccountReviewTTL, "service-account-review-ttl", t.ServiceAccountReviewTTL, "How long a ServiceAccount token's positive TokenReview is reused (never past the token's exp); a deleted ServiceAccount or pod stops authenticating within it (plus the API server's own 10 s cache). 0 reviews every request.")
 	fs.Func("access-token-alg", "Algorithm of access tokens: ES256, RS256 or EdDSA (default "+string(t.AccessTokenAlg)+").", algFlag(&t.AccessTokenAlg))
 	fs.Func("id-token-alg", "Algorithm of id_tokens: RS256 (the OpenID Connect default), ES256 or EdDSA (default "+string(t.IDTokenAlg)+").", algFlag(&t.IDTokenAlg))
 }

@@ -134,6 +134,9 @@ func checkSplit(r *rendered) problems {
 	}
 	cluster, namespaced := boundRules(r, ts.Namespace, tsSA)
 	for _, rule := range cluster {
+		if isTokenReview(rule) {
+			continue // ServiceAccount client authentication
+		}
 		if slices.ContainsFunc(rule.Verbs, func(v string) bool { return v != "list" && v != "watch" }) {
 			p.add("the token server's ClusterRole grants %v beyond list/watch", rule)
 		}
@@ -167,8 +170,8 @@ func checkNamespaced(r *rendered) problems {
 	}
 	cluster, namespaced := boundRules(r, d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
 	for _, rule := range cluster {
-		if !slices.Equal(rule.Resources, []string{"namespaces"}) {
-			p.add("cluster-wide rule %v: only Namespaces may be granted cluster-wide", rule)
+		if !slices.Equal(rule.Resources, []string{"namespaces"}) && !isTokenReview(rule) {
+			p.add("cluster-wide rule %v: only Namespaces (and creating TokenReviews) may be granted cluster-wide", rule)
 		}
 	}
 	var bound []string
@@ -244,4 +247,11 @@ func TestLayoutChecksCatchBrokenManifests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// isTokenReview is the rule ServiceAccount client authentication needs:
+// create TokenReviews, which are cluster-scoped and stored nowhere.
+func isTokenReview(rule rbacv1.PolicyRule) bool {
+	return slices.Equal(rule.APIGroups, []string{"authentication.k8s.io"}) && slices.Equal(rule.Resources, []string{"tokenreviews"}) &&
+		slices.Equal(rule.Verbs, []string{"create"})
 }

@@ -35,6 +35,9 @@ type OAuthClientReconciler struct {
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
 	Endpoints credentials.Endpoints
+	// TokenPaths are the --token-path-alias entries: which paths a client
+	// of which namespace may claim as its default.
+	TokenPaths []contract.TokenPath
 }
 
 // +kubebuilder:rbac:groups=oauth.tokenwarden.dev,resources=oauthclients,verbs=list;watch
@@ -55,6 +58,9 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	before := c.DeepCopy()
 	res, err := r.reconcile(ctx, &c)
+	if err == nil {
+		err = r.reconcileDefaultPaths(ctx, &c)
+	}
 	if perr := patchSharedStatus(ctx, r.Client, before, &c); perr != nil && err == nil {
 		err = perr
 	}
@@ -75,6 +81,9 @@ func (r *OAuthClientReconciler) reconcile(ctx context.Context, c *v1alpha1.OAuth
 		warnOnce(r.Recorder, c, prevReason, reason, msg)
 		setReady(&c.Status.Conditions, c.Generation, false, reason, msg)
 		return ctrl.Result{}, nil
+	}
+	if err := r.reconcileClientKeys(ctx, c); err != nil {
+		return ctrl.Result{}, err
 	}
 	requeue, err := r.reconcileSecret(ctx, c, id)
 	var conflict *secretConflictError
@@ -116,7 +125,9 @@ func (r *OAuthClientReconciler) reconcileSecret(ctx context.Context, c *v1alpha1
 		contract.KeyScope:    strings.Join(c.Spec.Scopes, " "),
 	}}
 	var plan secretPlan
-	if c.Spec.Public {
+	if !c.HasStaticSecret() {
+		// A public client, or one that authenticates only with a
+		// ServiceAccount token or private_key_jwt: no static secret.
 		want.remove = []string{contract.KeyClientSecret, contract.KeyClientSecretPrevious, contract.KeyClientSecretPreviousExpireAt}
 		c.Status.LastSecretRotationTime, c.Status.NextSecretRotationTime, c.Status.PreviousSecretExpiryTime = nil, nil, nil
 	} else if plan, err = planClientSecret(now, c, existing, &want); err != nil {
@@ -242,7 +253,10 @@ func (r *OAuthClientReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.OAuthClient{}).
 		Owns(&corev1.Secret{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfKeyObject)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfKeyObject)).
 		Watches(&v1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.sameClientID)).
+		Watches(&v1alpha1.OAuthClient{}, handler.EnqueueRequestsFromMapFunc(r.samePaths)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.clientsOfNamespacePolicy),
 			builder.WithPredicates(clientIDPolicyChanged())).
 		Named("oauthclient").

@@ -18,6 +18,11 @@ const (
 	conditionClientIDWaiting     = "ClientIDWaiting"
 	reasonHeldInAnotherNamespace = "HeldInAnotherNamespace"
 
+	// Reasons of the DefaultPaths condition (spec.compatibility.defaultForPaths).
+	reasonDefaultPathsHeld      = "Held"
+	reasonDefaultPathConflict   = "DefaultPathConflict"
+	reasonDefaultPathNotAllowed = "DefaultPathNotAllowed"
+
 	eventCreated           = "CredentialsCreated"
 	eventAdopted           = "SecretAdopted"
 	eventRotated           = "SecretRotated"
@@ -26,6 +31,12 @@ const (
 	eventRepaired          = "SecretUpdated"
 	eventPasswordSourceSet = "PasswordSourceLabeled"
 	eventSessionsRevoked   = "SessionsRevoked"
+
+	// Reasons of the ClientKeysReady condition (private_key_jwt keys).
+	reasonClientKeysReady   = "Ready"
+	reasonClientKeysMissing = "ClientKeysMissing"
+	reasonClientKeysInvalid = "ClientKeysInvalid"
+	eventClientKeysLabeled  = "ClientKeysLabeled"
 )
 
 // Reasons of token Secrets (status.tokenSecrets[].reason, the TokensReady

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -50,7 +51,7 @@ func TestSamplesBecomeReady(t *testing.T) {
 			s := getSecret(t, ns, secretName)
 			g.Expect(string(s.Data["client_id"])).To(gomega.Equal(ns+"."+x.Name), file)
 			g.Expect(string(s.Data["token_url"])).To(gomega.HavePrefix(issuer), file)
-			if x.Spec.Public {
+			if !x.HasStaticSecret() {
 				g.Expect(s.Data).NotTo(gomega.HaveKey("client_secret"), file)
 			} else {
 				g.Expect(len(s.Data["client_secret"])).To(gomega.BeNumerically(">=", 43), file)
@@ -72,4 +73,43 @@ func TestSamplesBecomeReady(t *testing.T) {
 	for _, c := range clients.Items {
 		eventually(t, audiencesGranted(&c)).Should(gomega.Equal("True/Granted"), c.Name)
 	}
+}
+
+// TestWorkloadSampleApplies applies config/samples/workload_serviceaccount.yaml
+// (a ServiceAccount, its secretless OAuthClient and a Deployment with a
+// projected token): the API server accepts each, the client becomes Ready
+// without a client_secret, and the projected token is for the issuer named
+// in the token URL, of the ServiceAccount the client lists.
+func TestWorkloadSampleApplies(t *testing.T) {
+	g := gomega.NewWithT(t)
+	root, err := testenv.RepoRoot()
+	g.Expect(err).NotTo(gomega.HaveOccurred())
+	raw, err := os.ReadFile(filepath.Join(root, "config", "samples", "workload_serviceaccount.yaml"))
+	g.Expect(err).NotTo(gomega.HaveOccurred())
+	ns := env.Namespace(t)
+	decode := serializer.NewCodecFactory(operator.Scheme()).UniversalDeserializer().Decode
+	var oc *v1alpha1.OAuthClient
+	var dep *appsv1.Deployment
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		obj, _, err := decode([]byte(doc), nil, nil)
+		g.Expect(err).NotTo(gomega.HaveOccurred())
+		o := obj.(client.Object)
+		o.SetNamespace(ns)
+		create(t, o)
+		switch x := o.(type) {
+		case *v1alpha1.OAuthClient:
+			oc = x
+		case *appsv1.Deployment:
+			dep = x
+		}
+	}
+	g.Expect(oc).NotTo(gomega.BeNil())
+	g.Expect(dep).NotTo(gomega.BeNil())
+	waitReady(t, oc, metav1.ConditionTrue, "Ready")
+	g.Expect(getSecret(t, ns, oc.Status.SecretName).Data).NotTo(gomega.HaveKey("client_secret"))
+	pod := dep.Spec.Template.Spec
+	g.Expect(oc.Spec.Authentication.ServiceAccounts).To(gomega.ContainElement(pod.ServiceAccountName))
+	tokenURL := pod.Containers[0].Env[0].Value
+	aud := pod.Volumes[0].Projected.Sources[0].ServiceAccountToken.Audience
+	g.Expect(tokenURL).To(gomega.Equal(aud + "/oauth/token"))
 }

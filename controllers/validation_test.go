@@ -184,3 +184,39 @@ func hashUser(ns, name, hash string) *v1alpha1.OAuthUser {
 func containsString(s, sub string) bool {
 	return strings.Contains(s, sub)
 }
+
+// TestInvalidAuthenticationSpecsAreRejected: the API server refuses
+// spec.authentication combinations that cannot work, with a message.
+func TestInvalidAuthenticationSpecsAreRejected(t *testing.T) {
+	ns := env.Namespace(t)
+	auth := func(a *v1alpha1.ClientAuthentication) func(*v1alpha1.OAuthClient) {
+		return func(c *v1alpha1.OAuthClient) { c.Spec.Authentication = a }
+	}
+	tests := []struct {
+		name string
+		obj  client.Object
+		want string
+	}{
+		{"no secret and no other method", newClient(ns, "wa", auth(&v1alpha1.ClientAuthentication{ClientSecret: v1alpha1.ClientSecretNone})), "clientSecret None needs serviceAccounts or privateKeyJWT"},
+		{"two key sources", newClient(ns, "wb", auth(&v1alpha1.ClientAuthentication{PrivateKeyJWT: &v1alpha1.PrivateKeyJWT{
+			JWKS: `{"keys":[]}`, ConfigMapRef: &v1alpha1.KeyReference{Name: "k"}}})), "set exactly one of jwks, secretRef and configMapRef"},
+		{"no key source", newClient(ns, "wc", auth(&v1alpha1.ClientAuthentication{PrivateKeyJWT: &v1alpha1.PrivateKeyJWT{}})), "set exactly one of jwks, secretRef and configMapRef"},
+		{"a public client", newClient(ns, "wd", func(c *v1alpha1.OAuthClient) {
+			c.Spec.Public, c.Spec.GrantTypes = true, []v1alpha1.GrantType{v1alpha1.GrantPassword}
+			c.Spec.Authentication = &v1alpha1.ClientAuthentication{ServiceAccounts: []string{"robot"}}
+		}), "a public client does not authenticate"},
+		{"rotation without a secret", newClient(ns, "we", func(c *v1alpha1.OAuthClient) {
+			c.Spec.Authentication = &v1alpha1.ClientAuthentication{ServiceAccounts: []string{"robot"}, ClientSecret: v1alpha1.ClientSecretNone}
+			c.Spec.SecretRotation = &v1alpha1.SecretRotation{Interval: metav1.Duration{Duration: time.Hour}}
+		}), "has none to rotate"},
+		{"a ServiceAccount name with a colon", newClient(ns, "wf", auth(&v1alpha1.ClientAuthentication{ServiceAccounts: []string{"ns:robot"}})), "should match"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := env.Client.Create(context.Background(), tc.obj)
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("create: %v, want Invalid mentioning %q", err, tc.want)
+			}
+		})
+	}
+}

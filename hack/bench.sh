@@ -46,8 +46,13 @@ lg=("$state/loadgen" -url "$ISSUER" -server-pid "$DEMO_PID"
     -duration "${BENCH_DURATION:-10s}" -concurrency "${BENCH_CONCURRENCY:-8}")
 [ -n "${BENCH_JSON:-}" ] && lg+=(-json)
 echo "bench: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')); the API server, etcd, the operator and the load generator share them" >&2
-"${lg[@]}" -scenarios client_credentials,introspect,jwks \
-  -client-id "$SERVICE_CLIENT_ID" -client-secret "$SERVICE_CLIENT_SECRET"
+# client_credentials three ways in one run: client_secret_basic, the
+# ServiceAccount token (reviewed once, then cached) and private_key_jwt (a
+# fresh assertion per request).
+"${lg[@]}" -scenarios client_credentials,client_credentials_sa,client_credentials_pkjwt,introspect,jwks \
+  -client-id "$SERVICE_CLIENT_ID" -client-secret "$SERVICE_CLIENT_SECRET" \
+  -assertion-client-id "$WORKLOAD_CLIENT_ID" -sa-token-file "$WORKLOAD_SA_TOKEN_FILE" \
+  -client-key-file "$WORKLOAD_KEY_FILE" -client-key-id "$WORKLOAD_KEY_ID"
 "${lg[@]}" -scenarios password,refresh_token \
   -client-id "$CLI_CLIENT_ID" -client-secret "$CLI_CLIENT_SECRET" -username "$USERNAME" -password "$PASSWORD" \
   -scope "openid offline_access reports.read"

@@ -10,9 +10,10 @@ FUZZTIME="${FUZZTIME:-8s}"
 FUZZ_PARALLEL="${FUZZ_PARALLEL:-2}"
 
 targets=(
+	"./internal/contract FuzzParseTokenPath"
 	"./internal/oauth FuzzParseParams FuzzClientCredentials FuzzResolveSource FuzzCheckRedirectURI"
 	"./tokenserver FuzzTokenEndpoint FuzzIntrospectEndpoint FuzzRevokeEndpoint FuzzUserinfoEndpoint"
-	"./tokenserver/browser FuzzAuthorizeEndpoint FuzzLoginEndpoint"
+	"./tokenserver/browser FuzzAuthorizeEndpoint FuzzLoginEndpoint FuzzConsentEndpoint FuzzLogoutEndpoint"
 )
 
 listed=$(printf '%s\n' "${targets[@]}" | tr ' ' '\n' | grep '^Fuzz' | sort)

@@ -2,13 +2,8 @@ package tokenserver
 
 import (
 	"context"
-	"crypto/hkdf"
-	"crypto/sha256"
-	"crypto/x509"
 	"errors"
-	"fmt"
 	"strings"
-	"sync/atomic"
 
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/internal/tokens"
@@ -61,47 +56,16 @@ func (s *Server) IssueImplicit(ctx context.Context, c *store.Client, user *store
 // sessionKeyInfo names the HKDF derivation of the session key.
 const sessionKeyInfo = "tokenwarden browser session v1"
 
-// sessionKeyCache holds the derived key of one signing key (by kid), so a
-// request does not pay a key encoding and derivation.
-type sessionKeyCache struct {
-	cur atomic.Pointer[derivedKey]
-}
-
-type derivedKey struct {
-	kid string
-	key []byte
-}
-
-var errNoSessionKey = errors.New("no signing key to derive the session key from")
-
 // SessionKey is the MAC key of browser sessions and login forms
 // (browser.Core): HKDF-SHA-256 of the active id_token signing key, which every
 // replica holds already; the derivation is one-way, so the MAC key reveals
 // nothing of the signing key.
 func (s *Server) SessionKey() ([]byte, error) {
-	set := s.keys.Current()
-	if set == nil {
-		return nil, errNoSessionKey
-	}
-	sg, ok := set.Signing(s.opts.IDTokenAlg)
-	if !ok {
-		if sg, ok = set.Signing(s.opts.AccessTokenAlg); !ok {
-			return nil, errNoSessionKey
-		}
-	}
-	if d := s.sessionKeys.cur.Load(); d != nil && d.kid == sg.KID {
-		return d.key, nil
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(sg.Key)
+	k, err := s.sessionKeys.get(s)
 	if err != nil {
-		return nil, fmt.Errorf("encode signing key for session key: %w", err)
+		return nil, err
 	}
-	k, err := hkdf.Key(sha256.New, der, []byte(sg.KID), sessionKeyInfo, 32)
-	if err != nil {
-		return nil, fmt.Errorf("derive session key: %w", err)
-	}
-	s.sessionKeys.cur.Store(&derivedKey{kid: sg.KID, key: k})
-	return k, nil
+	return k.key, nil
 }
 
 // Target is what a token for the client would carry (browser.Core): the

@@ -13,7 +13,8 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
-// An authorization code is "twc_<secret>" with 256 random bits. Its record is
+// An authorization code is "twc_<stamp><secret>": 24 hex digits of its
+// stamp (idstamp.go) and 256 random bits. Its record is
 // named from a digest of the code, so the store never holds a usable code,
 // and every replica sees the same record: redeeming is a compare-and-swap on
 // it, which is what makes a code single use across replicas (RFC 6749 §4.1.2).
@@ -33,13 +34,25 @@ func codeID(code string) string {
 	return hex.EncodeToString(sum[:20])
 }
 
-// createCode stores a new code record issued to user and returns the code.
-func (s *Server) createCode(ctx context.Context, namespace, clientName string, user *store.User, rec *store.AuthCode) (string, error) {
+// newCode returns a new code, stamped as issued at now.
+func (s *Server) newCode(now time.Time) (string, error) {
 	secret, err := credentials.RandomString(32)
 	if err != nil {
 		return "", err
 	}
-	code := authCodePrefix + secret
+	st, err := s.stamp(stampCode, []byte(secret), now)
+	if err != nil {
+		return "", err
+	}
+	return authCodePrefix + hex.EncodeToString(st) + secret, nil
+}
+
+// createCode stores a new code record issued to user and returns the code.
+func (s *Server) createCode(ctx context.Context, namespace, clientName string, user *store.User, rec *store.AuthCode) (string, error) {
+	code, err := s.newCode(s.opts.Clock.Now())
+	if err != nil {
+		return "", err
+	}
 	rec.Digest = digest(code)
 	owner := store.Owner{UserName: user.Object.Name, UserUID: user.Object.UID, ClientName: clientName, ClientUID: rec.ClientUID}
 	if err := s.codes.Create(ctx, namespace, codeID(code), rec, owner); err != nil {
@@ -60,7 +73,7 @@ func (s *Server) redeemCode(ctx context.Context, namespace, code string, now tim
 	}
 	presented := digest(code)
 	var reused *store.AuthCode
-	rec, err := s.codes.Update(ctx, namespace, codeID(code), func(rec *store.AuthCode) (store.Op, error) {
+	rec, err := s.codes.Update(s.codeContext(ctx, code), namespace, codeID(code), func(rec *store.AuthCode) (store.Op, error) {
 		switch {
 		case !digestEqual(presented, rec.Digest):
 			return store.Keep, errCodeInvalid
@@ -87,4 +100,17 @@ func (s *Server) redeemCode(ctx context.Context, namespace, code string, now tim
 		return nil, errFamilyBusy
 	}
 	return rec, err
+}
+
+// codeContext is ctx for looking up the record of code (lookupContext).
+func (s *Server) codeContext(ctx context.Context, code string) context.Context {
+	rest := strings.TrimPrefix(code, authCodePrefix)
+	if len(rest) <= 2*stampLen {
+		return store.CachedOnly(ctx)
+	}
+	st, err := hex.DecodeString(rest[:2*stampLen])
+	if err != nil {
+		return store.CachedOnly(ctx)
+	}
+	return s.lookupContext(ctx, stampCode, []byte(rest[2*stampLen:]), st)
 }

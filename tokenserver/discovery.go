@@ -31,7 +31,8 @@ func newDiscovery(o Options) discovery {
 		"revocation_endpoint":    base + "/oauth/revoke",
 		"userinfo_endpoint":      base + "/userinfo",
 		"end_session_endpoint":   base + "/oauth/logout", // RP-Initiated Logout 1.0 §2.1
-		"grant_types_supported":  []string{"authorization_code", "implicit", "client_credentials", "password", "refresh_token"},
+		"grant_types_supported": []string{"authorization_code", "implicit", "client_credentials", "password", "refresh_token",
+			"urn:ietf:params:oauth:grant-type:token-exchange"},
 		// The implicit types are for clients that opt in (RFC 9700 §2.1.2).
 		"response_types_supported":                       []string{"code", "token", "id_token", "id_token token"},
 		"response_modes_supported":                       []string{"query", "fragment"},
@@ -40,10 +41,15 @@ func newDiscovery(o Options) discovery {
 		"authorization_response_iss_parameter_supported": true,
 		"subject_types_supported":                        []string{"public"},
 		"id_token_signing_alg_values_supported":          []string{string(o.IDTokenAlg)},
-		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
-		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
-		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
-		"scopes_supported":                               []string{oauth.ScopeOpenID, oauth.ScopeProfile, oauth.ScopeEmail, oauth.ScopeOfflineAccess},
+		// private_key_jwt covers both client assertions: the client's own
+		// keys and a Kubernetes ServiceAccount token (RFC 7523 §2.2).
+		"token_endpoint_auth_methods_supported":                    []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		"token_endpoint_auth_signing_alg_values_supported":         assertionAlgNames(),
+		"introspection_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"introspection_endpoint_auth_signing_alg_values_supported": assertionAlgNames(),
+		"revocation_endpoint_auth_methods_supported":               []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		"revocation_endpoint_auth_signing_alg_values_supported":    assertionAlgNames(),
+		"scopes_supported": []string{oauth.ScopeOpenID, oauth.ScopeProfile, oauth.ScopeEmail, oauth.ScopeOfflineAccess},
 		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
 			"preferred_username", "name", "groups", "email", "email_verified"},
 		"access_token_signing_alg_values_supported": []string{string(o.AccessTokenAlg)},
@@ -56,6 +62,16 @@ func newDiscovery(o Options) discovery {
 	body = append(body, '\n')
 	sum := sha256.Sum256(body)
 	return discovery{body: body, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`}
+}
+
+// assertionAlgNames are the client assertion algorithms as discovery lists
+// them.
+func assertionAlgNames() []string {
+	var names []string
+	for _, a := range assertionAlgorithms() {
+		names = append(names, string(a))
+	}
+	return names
 }
 
 // serveDiscovery is OpenID Connect Discovery 1.0 §4 and RFC 8414 §3: the same

@@ -42,7 +42,10 @@ func (s *Server) checkAccessToken(ctx context.Context, tok string) (*accessToken
 		return nil, errors.Join(err, store.ErrNotFound)
 	}
 	at := &accessToken{claims: claims, client: c}
-	if claims.Subject != ClientSubject(claims.ClientID) {
+	// A client's own token, or an exchanged token whose subject is another
+	// client or a ServiceAccount of the namespace (checked at the
+	// exchange), has no user.
+	if !strings.HasPrefix(claims.Subject, clientSubjectPrefix) && !strings.HasPrefix(claims.Subject, serviceAccountPrefix) {
 		u, err := s.dir.UserByUID(ctx, c.Object.Namespace, typesUID(claims.Subject))
 		if err != nil {
 			return nil, err
@@ -121,6 +124,11 @@ func (s *Server) introspectAccess(ctx context.Context, caller *store.Client, tok
 	}
 	if c.Scope != "" {
 		resp["scope"] = c.Scope
+	}
+	if act, ok := c.Raw["act"]; ok {
+		// The delegation chain of an exchanged token (RFC 8693 §4.1; RFC
+		// 8693 registers act for introspection responses too).
+		resp["act"] = act
 	}
 	for k, v := range map[string]*int64{"exp": c.Expiry, "iat": c.IssuedAt, "nbf": c.NotBefore} {
 		if v != nil {

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/store"
@@ -34,8 +35,11 @@ type grant interface {
 type route struct {
 	// client is set on the per-client URL /clients/{namespace}/{name}/token.
 	client *types.NamespacedName
-	// alias is true on a --token-path-alias path.
+	// alias is true on a --token-path-alias path that is not a template: a
+	// request naming no client gets the path's default client.
 	alias bool
+	// path is the path's entry: its settings, and the path a client claims.
+	path contract.TokenPath
 }
 
 // serveToken is POST /oauth/token and its aliases (RFC 6749 §3.2).
@@ -43,7 +47,7 @@ func (s *Server) serveToken(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			oauth.WriteError(w, oauth.NewError(http.StatusMethodNotAllowed, oauth.ErrInvalidRequest, "the token endpoint accepts POST only"))
+			s.writeTokenError(w, r, oauth.NewError(http.StatusMethodNotAllowed, oauth.ErrInvalidRequest, "the token endpoint accepts POST only"), profileFor(rt.path, nil))
 			return
 		}
 		// A copy per request: the route is shared by every request on it.
@@ -52,36 +56,39 @@ func (s *Server) serveToken(rt route) http.HandlerFunc {
 			reqRoute.client = &types.NamespacedName{Namespace: ns, Name: name}
 		}
 		start := s.opts.Clock.Now()
-		grantType, res, err := s.token(r, reqRoute)
+		grantType, c, res, err := s.token(r, reqRoute)
 		s.metrics.observeToken(grantType, err, s.opts.Clock.Since(start))
+		pr := profileFor(rt.path, c)
 		if err != nil {
-			s.fail(w, r, err)
+			s.writeTokenError(w, r, err, pr)
 			return
 		}
-		oauth.WriteJSON(w, http.StatusOK, res.response())
+		oauth.WriteJSON(w, http.StatusOK, res.response(pr))
 	}
 }
 
-func (s *Server) token(r *http.Request, rt route) (string, *issued, error) {
+// token answers a token request; the client is returned once authenticated
+// (its compatibility settings shape the answer, errors included).
+func (s *Server) token(r *http.Request, rt route) (string, *store.Client, *issued, error) {
 	p, perr := oauth.ParseParams(r, s.opts.MaxBodyBytes)
 	if perr != nil {
-		return "", nil, perr
+		return "", nil, nil, perr
 	}
 	in := newGrantParams(p)
 	grantType := in.grantType
 	g, ok := s.grants[v1alpha1.GrantType(grantType)]
 	if !ok {
 		if grantType == "" {
-			return "", nil, oauth.InvalidRequest("grant_type is missing")
+			return "", nil, nil, oauth.InvalidRequest("grant_type is missing")
 		}
-		return "other", nil, oauth.NewError(http.StatusBadRequest, oauth.ErrUnsupportedGrantType, "grant_type "+oauth.QuoteShort(grantType)+" is not supported")
+		return "other", nil, nil, oauth.NewError(http.StatusBadRequest, oauth.ErrUnsupportedGrantType, "grant_type "+oauth.QuoteShort(grantType)+" is not supported")
 	}
 	c, err := s.authenticateClient(r.Context(), r, p, rt)
 	if err != nil {
-		return grantType, nil, err
+		return grantType, nil, nil, err
 	}
 	res, err := s.runGrant(r.Context(), c, g, in, oauth.SourceAddr(r))
-	return grantType, res, err
+	return grantType, c, res, err
 }
 
 // runGrant does the steps every grant shares once the client is known: the
@@ -107,6 +114,9 @@ func (s *Server) runGrant(ctx context.Context, c *store.Client, g grant, in gran
 // authenticateClient finds the client and checks its secret. Every failure
 // gives the same answer, whether the client is unknown or the secret wrong.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p oauth.Params, rt route) (*store.Client, error) {
+	if hasAssertion(p) {
+		return s.authenticateAssertion(ctx, r, p, rt)
+	}
 	creds, perr := oauth.ClientCredentialsFrom(r, p)
 	if perr != nil {
 		return nil, perr
@@ -119,8 +129,8 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p oaut
 		if err == nil && creds.ID != "" && creds.ID != c.Object.Status.ClientID {
 			err = store.ErrNotFound
 		}
-	case creds.ID == "" && rt.alias && s.opts.DefaultClient != nil:
-		c, err = s.dir.ClientByName(ctx, s.opts.DefaultClient.Namespace, s.opts.DefaultClient.Name)
+	case creds.ID == "" && rt.alias:
+		c, err = s.defaultClient(ctx, rt.path)
 	default:
 		c, err = s.dir.ClientByID(ctx, creds.ID)
 	}

@@ -7,6 +7,8 @@ package tokenserver_test
 // 8707 error code. hack/fuzz.sh runs each for a bounded time in make test.
 
 import (
+	"time"
+
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -36,6 +38,8 @@ type fuzzEnv struct {
 	ns, name, id, secret   string
 	user, password         string
 	access, refresh, basic string
+	// sa is a ServiceAccount token the client's ServiceAccount holds.
+	sa string
 }
 
 func newFuzzEnv(f *testing.F) *fuzzEnv {
@@ -48,9 +52,11 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 	e := &fuzzEnv{handler: srv.Handler(), ns: fx.NS, name: "app", user: "alice"}
 	e.id, e.secret = fx.Client(e.name, v1alpha1.OAuthClientSpec{
 		GrantTypes: []v1alpha1.GrantType{v1alpha1.GrantClientCredentials, v1alpha1.GrantPassword,
-			v1alpha1.GrantRefreshToken, v1alpha1.GrantAuthorizationCode},
+			v1alpha1.GrantRefreshToken, v1alpha1.GrantAuthorizationCode, v1alpha1.GrantTokenExchange},
 		Scopes: []string{"openid", "profile", "offline_access", "api"}, RedirectURIs: []string{"https://app.example/cb"},
+		Authentication: &v1alpha1.ClientAuthentication{ServiceAccounts: []string{"robot"}},
 	})
+	e.sa = h.Mem.Reviews.Issue(fx.NS, "robot", []string{issuer}, time.Hour)
 	_, e.password = fx.User(e.user, v1alpha1.OAuthUserSpec{})
 	e.basic = "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(e.id)+":"+url.QueryEscape(e.secret)))
 	rec := e.serve(http.MethodPost, "/oauth/token", formType, e.basic,
@@ -125,6 +131,10 @@ func FuzzTokenEndpoint(f *testing.F) {
 		{true, formType, "", "grant_type=client_credentials&" + post},
 		{false, formType, e.basic, "grant_type=client_credentials&resource=https%3A%2F%2Fother&audience=x"},
 		{false, formType, "Basic Og==", "grant_type=urn:ietf:params:oauth:grant-type:device_code"},
+		{false, formType, "", "grant_type=client_credentials&client_assertion_type=" + url.QueryEscape(tokenserver.AssertionTypeJWTBearer) + "&client_assertion=" + e.sa},
+		{true, formType, "", "grant_type=client_credentials&client_assertion_type=" + url.QueryEscape(tokenserver.AssertionTypeJWTBearer) + "&client_assertion=eyJhbGciOiJub25lIn0.e30."},
+		{false, formType, e.basic, "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=" + url.QueryEscape(e.access) +
+			"&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&actor_token=" + e.sa + "&actor_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt"},
 		{false, "text/plain", "Bearer x", `{"scope":"a","scope":"b"}`},
 		{false, "", "", ""},
 	} {

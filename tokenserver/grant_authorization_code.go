@@ -21,7 +21,7 @@ func (g authorizationCodeGrant) handle(ctx context.Context, req *tokenRequest) (
 		return nil, oauth.InvalidRequest("code is required")
 	}
 	c := req.client.Object
-	familyID, err := newFamilyID()
+	familyID, err := g.s.newFamilyID(req.now)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,8 @@ type grantParams struct {
 	redirectURIGiven                bool
 	// password grant.
 	username, password string
+	// token exchange (RFC 8693 §2.1).
+	subjectToken, subjectTokenType, actorToken, actorTokenType, requestedTokenType string
 }
 
 // newGrantParams types the parameters of a parsed request.
@@ -31,6 +33,8 @@ func newGrantParams(p oauth.Params) grantParams {
 		grantType: p["grant_type"], scope: strings.Fields(p["scope"]), audience: strings.Fields(p["audience"]),
 		refreshToken: p["refresh_token"], code: p["code"], codeVerifier: p["code_verifier"],
 		username: p["username"], password: p["password"],
+		subjectToken: p["subject_token"], subjectTokenType: p["subject_token_type"],
+		actorToken: p["actor_token"], actorTokenType: p["actor_token_type"], requestedTokenType: p["requested_token_type"],
 	}
 	if r := p["resource"]; r != "" {
 		g.audience = append(g.audience, r)

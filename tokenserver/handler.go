@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
 	"github.com/tokenwarden/tokenwarden/internal/oauth"
 	"github.com/tokenwarden/tokenwarden/internal/password"
@@ -31,14 +32,20 @@ type Server struct {
 	consents    store.Records[store.Consent]
 	revoked     store.Revocations
 	keys        KeySource
-	sessionKeys sessionKeyCache
+	sessionKeys derivedKeys
+	stampKeys   derivedKeys
 	discovery   discovery
 	throttle    *throttle.Throttle
 	passwords   *password.Cache
 	grants      map[v1alpha1.GrantType]grant
 	metrics     *metrics
+	reviews     *reviewCache
+	clientKeys  *clientKeySets
+	jtis        *jtiRecord
 	log         logr.Logger
 	handler     http.Handler
+	// paths are the parsed --token-path-alias entries.
+	paths []contract.TokenPath
 }
 
 // New builds a server over the stores from options that start from
@@ -53,18 +60,31 @@ func New(o Options, st store.Stores, ks KeySource) (*Server, error) {
 	s := &Server{
 		opts: o, keys: ks, log: o.Log.WithName("tokenserver"),
 		dir: st.Directory, families: st.Families, codes: st.Codes, consents: st.Consents, revoked: st.Revocations,
-		throttle:  throttle.NewThrottle(o.UserThrottle, o.SourceThrottle, o.Clock.Now),
-		passwords: password.NewCache(10000, 10*time.Minute, o.Clock.Now, password.WithLimiter(password.NewLimiter(o.HashConcurrency))),
-		metrics:   defaultMetrics,
+		throttle:    throttle.NewThrottle(o.UserThrottle, o.SourceThrottle, o.Clock.Now),
+		passwords:   password.NewCache(10000, 10*time.Minute, o.Clock.Now, password.WithLimiter(password.NewLimiter(o.HashConcurrency))),
+		metrics:     defaultMetrics,
+		sessionKeys: derivedKeys{info: sessionKeyInfo},
+		stampKeys:   derivedKeys{info: stampKeyInfo},
+		clientKeys:  newClientKeySets(1000), jtis: newJTIRecord(maxRecordedJTIs),
+	}
+	if st.Reviewer != nil {
+		s.reviews = newReviewCache(o, st.Reviewer, s.metrics, s.log)
 	}
 	s.grants = map[v1alpha1.GrantType]grant{
 		v1alpha1.GrantClientCredentials: clientCredentialsGrant{s},
 		v1alpha1.GrantPassword:          passwordGrant{s},
 		v1alpha1.GrantRefreshToken:      refreshTokenGrant{s},
 		v1alpha1.GrantAuthorizationCode: authorizationCodeGrant{s},
+		v1alpha1.GrantTokenExchange:     tokenExchangeGrant{s},
 	}
 	s.discovery = newDiscovery(o)
-	s.handler = s.routes()
+	var err error
+	if s.paths, err = validateTokenPaths(o.TokenPathAliases); err != nil {
+		return nil, fmt.Errorf("token server options: %w", err)
+	}
+	if s.handler, err = s.checkedRoutes(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -73,13 +93,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/oauth/token", s.serveToken(route{}))
-	for _, a := range s.opts.TokenPathAliases {
-		if a != "/oauth/token" {
-			mux.Handle(a, s.serveToken(route{alias: true}))
-		}
-	}
-	mux.Handle("/clients/{namespace}/{name}/token", s.serveToken(route{}))
+	s.tokenRoutes(mux)
+	mux.Handle("/clients/{namespace}/{name}/token", s.serveToken(route{path: contract.TokenPath{Path: "/clients/{namespace}/{name}/token", Template: true}}))
 	browser.New(browser.Options{Issuer: s.opts.Issuer, MaxBodyBytes: s.opts.MaxBodyBytes, Clock: s.opts.Clock, Log: s.log}, s.dir, s.consents, s).Register(mux)
 	mux.HandleFunc("/oauth/introspect", s.serveIntrospect)
 	mux.HandleFunc("/oauth/revoke", s.serveRevoke)

@@ -30,6 +30,13 @@ type issueOptions struct {
 	// noRefresh: the implicit flow never issues a refresh token (RFC 6749
 	// §4.2.2).
 	noRefresh bool
+	// subject, when set, is the sub of a token issued without a user: the
+	// subject of a token exchange (RFC 8693).
+	subject string
+	// extra claims of an exchanged token (act, preferred_username).
+	extra map[string]any
+	// issuedTokenType is set on a token exchange's answer (RFC 8693 §2.2.1).
+	issuedTokenType string
 }
 
 // ClientSubject is the sub of a client's own tokens: "client:" and the
@@ -52,7 +59,13 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *store.User,
 	c := req.client.Object
 	ttl := durationOr(c.Spec.AccessTokenTTL, time.Hour)
 	subject := ClientSubject(c.Status.ClientID)
+	if o.subject != "" {
+		subject = o.subject
+	}
 	extra := map[string]any{}
+	for k, v := range o.extra {
+		extra[k] = v
+	}
 	if user != nil {
 		subject = string(user.Object.UID)
 		extra["preferred_username"] = user.Object.Status.Username
@@ -67,7 +80,7 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *store.User,
 	if err != nil {
 		return nil, fmt.Errorf("mint access token: %w", err)
 	}
-	res := &issued{accessToken: access, expiresIn: ttl, scopes: req.scopes, issuedAt: req.now, refreshToken: o.refreshToken}
+	res := &issued{accessToken: access, expiresIn: ttl, scopes: req.scopes, issuedAt: req.now, refreshToken: o.refreshToken, issuedTokenType: o.issuedTokenType}
 	if user == nil {
 		return res, nil
 	}
@@ -82,10 +95,7 @@ func (s *Server) issue(ctx context.Context, req *tokenRequest, user *store.User,
 			return nil, err
 		}
 	}
-	if c.Spec.IncludeUserInTokenResponse {
-		u := user.Object
-		res.user = &userObject{Username: u.Status.Username, UID: string(u.UID), Email: u.Spec.Email, DisplayName: u.Spec.DisplayName, Groups: u.Spec.Groups}
-	}
+	res.user = user.Object
 	return res, nil
 }
 

@@ -17,6 +17,7 @@ type metrics struct {
 	clientFailures prometheus.Counter
 	userFailures   prometheus.Counter
 	throttledTotal prometheus.Counter
+	saChecks       *prometheus.CounterVec
 }
 
 var defaultMetrics = newMetrics(ctrlmetrics.Registry)
@@ -39,13 +40,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		throttledTotal: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tokenwarden_throttled_requests_total", Help: "Sign-in attempts refused by the failed-login throttle.",
 		}),
+		saChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokenwarden_serviceaccount_token_checks_total",
+			Help: "ServiceAccount client assertions checked, by result: cached (no API call), or the TokenReview's answer (authenticated, refused, error).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.tokens, m.latency, m.clientFailures, m.userFailures, m.throttledTotal)
+	reg.MustRegister(m.tokens, m.latency, m.clientFailures, m.userFailures, m.throttledTotal, m.saChecks)
 	return m
 }
 
 // grantLabels bounds the label values a client can create.
-var grantLabels = map[string]bool{"client_credentials": true, "password": true, "refresh_token": true, "authorization_code": true}
+var grantLabels = map[string]bool{
+	"client_credentials": true, "password": true, "refresh_token": true, "authorization_code": true,
+	"urn:ietf:params:oauth:grant-type:token-exchange": true,
+}
 
 func (m *metrics) observeToken(grantType string, err error, d time.Duration) {
 	if !grantLabels[grantType] {
@@ -66,3 +74,6 @@ func (m *metrics) observeToken(grantType string, err error, d time.Duration) {
 func (m *metrics) clientAuthFailed() { m.clientFailures.Inc() }
 func (m *metrics) userAuthFailed()   { m.userFailures.Inc() }
 func (m *metrics) throttled()        { m.throttledTotal.Inc() }
+
+// reviewed counts a ServiceAccount assertion check by result.
+func (m *metrics) reviewed(result string) { m.saChecks.WithLabelValues(result).Inc() }

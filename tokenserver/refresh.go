@@ -49,13 +49,26 @@ func newRefreshSecret() (string, error) {
 	return credentials.RandomString(32)
 }
 
-func newFamilyID() (string, error) {
-	b := make([]byte, 16)
+// newFamilyID returns a new family id: 16 random bytes and their stamp
+// (idstamp.go), in hex.
+func (s *Server) newFamilyID(now time.Time) (string, error) {
+	b := make([]byte, 16, 16+stampLen)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(b), nil
+	st, err := s.stamp(stampFamily, b, now)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(append(b, st...)), nil
 }
+
+// familyIDLen is the length of a family id; earlier releases issued ids of
+// legacyFamilyIDLen (no stamp), which stay valid.
+const (
+	familyIDLen       = 2 * (16 + stampLen)
+	legacyFamilyIDLen = 32
+)
 
 // parseRefreshToken splits a token into family id and secret.
 func parseRefreshToken(tok string) (id, secret string, ok bool) {
@@ -64,13 +77,22 @@ func parseRefreshToken(tok string) (id, secret string, ok bool) {
 		return "", "", false
 	}
 	id, secret, ok = strings.Cut(rest, "_")
-	if !ok || len(id) != 32 || secret == "" || len(secret) > 64 {
+	if !ok || (len(id) != familyIDLen && len(id) != legacyFamilyIDLen) || secret == "" || len(secret) > 64 {
 		return "", "", false
 	}
 	if _, err := hex.DecodeString(id); err != nil {
 		return "", "", false
 	}
 	return id, secret, true
+}
+
+// familyContext is ctx for looking up family id (lookupContext).
+func (s *Server) familyContext(ctx context.Context, id string) context.Context {
+	b, _ := hex.DecodeString(id)
+	if len(b) != familyIDLen/2 {
+		return store.CachedOnly(ctx)
+	}
+	return s.lookupContext(ctx, stampFamily, b[:16], b[16:])
 }
 
 // refreshOutcome is what presenting a refresh token to its family means.
@@ -110,7 +132,7 @@ func decideRefresh(f *store.Family, presented string, clientUID types.UID, now t
 func (s *Server) createFamily(ctx context.Context, req *tokenRequest, user *store.User, authTime time.Time, id string) (string, error) {
 	var err error
 	if id == "" {
-		if id, err = newFamilyID(); err != nil {
+		if id, err = s.newFamilyID(req.now); err != nil {
 			return "", err
 		}
 	}
@@ -157,7 +179,7 @@ func (s *Server) rotateFamily(ctx context.Context, namespace, tok string, client
 	if err != nil {
 		return nil, "", err
 	}
-	f, err := s.families.Update(ctx, namespace, id, func(f *store.Family) (store.Op, error) {
+	f, err := s.families.Update(s.familyContext(ctx, id), namespace, id, func(f *store.Family) (store.Op, error) {
 		now := s.opts.Clock.Now().UTC()
 		outcome := decideRefresh(f, presented, clientUID, now, s.opts.RefreshGrace)
 		switch outcome {
@@ -200,7 +222,7 @@ func (s *Server) lookupFamily(ctx context.Context, namespace, tok string) (*stor
 	if !ok {
 		return nil, errFamilyInvalid
 	}
-	f, err := s.families.Get(ctx, namespace, id)
+	f, err := s.families.Get(s.familyContext(ctx, id), namespace, id)
 	if err != nil {
 		return nil, storeError(err)
 	}
@@ -218,7 +240,7 @@ func (s *Server) revokeFamily(ctx context.Context, namespace, tok string, client
 		return nil
 	}
 	d := digest(secret)
-	_, err := s.families.Update(ctx, namespace, id, func(f *store.Family) (store.Op, error) {
+	_, err := s.families.Update(s.familyContext(ctx, id), namespace, id, func(f *store.Family) (store.Op, error) {
 		if f.ClientUID == clientUID && (digestEqual(d, f.Current) || digestEqual(d, f.Previous)) {
 			return store.Delete, nil
 		}

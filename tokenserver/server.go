@@ -37,10 +37,13 @@ type Options struct {
 	// change, so a rotated certificate needs no restart.
 	TLSCertFile, TLSKeyFile string
 	// TokenPathAliases are extra paths answering like /oauth/token, for
-	// clients built against other servers.
+	// clients built against other servers: "PATH[;option=value...]", where
+	// PATH may be a template naming the client with {namespace} and {name}
+	// (contract.ParseTokenPath has the options).
 	TokenPathAliases []string
 	// DefaultClient identifies the client of a request on an alias path that
-	// names none (some legacy password-grant clients send no client_id).
+	// names none (some legacy password-grant clients send no client_id),
+	// unless an OAuthClient holds that path as its own default.
 	DefaultClient *types.NamespacedName
 	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64
@@ -68,6 +71,21 @@ type Options struct {
 	// MaxRevocationsPerClient caps the revoked access tokens of one client
 	// on record; a revocation beyond it is answered 503 (limits.go).
 	MaxRevocationsPerClient int
+	// ServiceAccountAudiences are the audiences a ServiceAccount token
+	// must be for to authenticate a client (every aud of the token must be
+	// one of them, so a token also valid at the API server is refused);
+	// empty means the issuer URL alone.
+	ServiceAccountAudiences []string
+	// ServiceAccountReviewTTL bounds how long a positive TokenReview is
+	// reused (never beyond the token's own exp): a deleted ServiceAccount
+	// or pod stops authenticating within it. Zero reviews every request.
+	ServiceAccountReviewTTL time.Duration
+	// ServiceAccountReviewCacheSize bounds the reviews kept per replica.
+	ServiceAccountReviewCacheSize int
+	// ServiceAccountReviewConcurrency bounds the TokenReview calls in
+	// flight per replica; a request beyond it waits up to a second, then is
+	// answered 503 temporarily_unavailable.
+	ServiceAccountReviewConcurrency int
 	// Clock is injected by tests.
 	Clock clock.PassiveClock
 	// Log receives unexpected errors (never a secret).
@@ -80,8 +98,9 @@ type Options struct {
 }
 
 // DefaultOptions are the defaults: 64 KiB bodies, a 10 s refresh grace,
-// ES256 access tokens and RS256 id_tokens (the OpenID Connect default), and
-// the default sign-in throttles.
+// ES256 access tokens and RS256 id_tokens (the OpenID Connect default), the
+// default sign-in throttles, and ServiceAccount token reviews reused for at
+// most 5 minutes.
 func DefaultOptions() Options {
 	return Options{
 		Addr: ":8443", MaxBodyBytes: 64 << 10, RefreshGrace: 10 * time.Second,
@@ -89,6 +108,7 @@ func DefaultOptions() Options {
 		UserThrottle: throttle.DefaultUserConfig(), SourceThrottle: throttle.DefaultSourceConfig(),
 		HashConcurrency:    password.DefaultConcurrency(),
 		MaxFamiliesPerUser: 100, MaxRevocationsPerClient: 1000,
+		ServiceAccountReviewTTL: 5 * time.Minute, ServiceAccountReviewCacheSize: 10000, ServiceAccountReviewConcurrency: 16,
 		Clock: clock.RealClock{}, Log: logr.Discard(),
 	}
 }
@@ -111,6 +131,9 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("hash concurrency %d must be at least 1", o.HashConcurrency)
 	case o.MaxFamiliesPerUser < 1 || o.MaxRevocationsPerClient < 1:
 		return fmt.Errorf("the caps on refresh families per user (%d) and revocations per client (%d) must be at least 1", o.MaxFamiliesPerUser, o.MaxRevocationsPerClient)
+	case o.ServiceAccountReviewTTL < 0 || o.ServiceAccountReviewCacheSize < 1 || o.ServiceAccountReviewConcurrency < 1:
+		return fmt.Errorf("service account review TTL %s must not be negative, its cache size (%d) and concurrency (%d) at least 1",
+			o.ServiceAccountReviewTTL, o.ServiceAccountReviewCacheSize, o.ServiceAccountReviewConcurrency)
 	case o.Clock == nil:
 		return errors.New("no clock")
 	case o.TLSCertFile != "" && o.TLSKeyFile == "", o.TLSCertFile == "" && o.TLSKeyFile != "":
@@ -122,10 +145,13 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("trusted proxy range %s must be a valid CIDR narrower than /0", p)
 		}
 	}
-	for _, a := range o.TokenPathAliases {
-		if !strings.HasPrefix(a, "/") || strings.ContainsAny(a, "{} ") {
-			return fmt.Errorf("token path alias %q must be an absolute path without spaces or braces", a)
+	for _, a := range o.ServiceAccountAudiences {
+		if a == "" || strings.ContainsAny(a, " \t") {
+			return fmt.Errorf("service account audience %q must be non-empty without spaces", a)
 		}
+	}
+	if _, err := validateTokenPaths(o.TokenPathAliases); err != nil {
+		return err
 	}
 	return nil
 }

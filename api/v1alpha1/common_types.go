@@ -10,6 +10,9 @@ const (
 	// ConditionAudiencesGranted is True when every spec.audiences entry of
 	// an OAuthClient is granted by the OAuthResource holding it.
 	ConditionAudiencesGranted = "AudiencesGranted"
+	// ConditionClientKeysReady is True when an OAuthClient's
+	// spec.authentication.privateKeyJWT names a usable JWK Set.
+	ConditionClientKeysReady = "ClientKeysReady"
 )
 
 // SecretTemplate holds metadata copied onto a generated credential Secret, for

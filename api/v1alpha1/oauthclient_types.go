@@ -5,7 +5,7 @@ import (
 )
 
 // GrantType is an OAuth 2.0 grant a client may use.
-// +kubebuilder:validation:Enum=client_credentials;password;refresh_token;authorization_code;implicit
+// +kubebuilder:validation:Enum=client_credentials;password;refresh_token;authorization_code;implicit;"urn:ietf:params:oauth:grant-type:token-exchange"
 type GrantType string
 
 // The grant types Tokenwarden knows.
@@ -21,6 +21,10 @@ const (
 	GrantAuthorizationCode GrantType = "authorization_code"
 	// GrantImplicit is RFC 6749 §4.2, legacy (RFC 9700 §2.1.2); opt-in only.
 	GrantImplicit GrantType = "implicit"
+	// GrantTokenExchange is RFC 8693: a subject token (an access token of
+	// the client's namespace, or a ServiceAccount token of it) exchanged
+	// for a token for an audience the client is granted.
+	GrantTokenExchange GrantType = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
 
 // SecretRotation rotates a confidential client's secret periodically.
@@ -42,6 +46,8 @@ type SecretRotation struct {
 // OAuthClientSpec is what a client may do and where its credentials go.
 // +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.grantTypes) && 'client_credentials' in self.grantTypes)",message="a public client cannot use client_credentials: it has no secret to authenticate with"
 // +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.secretRotation))",message="a public client has no secret to rotate: remove secretRotation"
+// +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.authentication))",message="a public client does not authenticate: remove authentication"
+// +kubebuilder:validation:XValidation:rule="!(has(self.authentication) && has(self.authentication.clientSecret) && self.authentication.clientSecret == 'None' && has(self.secretRotation))",message="a client without a static secret has none to rotate: remove secretRotation"
 // +kubebuilder:validation:XValidation:rule="!(has(self.grantTypes) && ('implicit' in self.grantTypes || 'authorization_code' in self.grantTypes) && (!has(self.redirectURIs) || size(self.redirectURIs) == 0))",message="authorization_code and implicit need at least one entry in redirectURIs"
 // +kubebuilder:validation:XValidation:rule="!(has(self.grantTypes) && 'refresh_token' in self.grantTypes && !('password' in self.grantTypes || 'authorization_code' in self.grantTypes))",message="refresh_token needs a grant that issues refresh tokens: password or authorization_code"
 type OAuthClientSpec struct {
@@ -67,7 +73,7 @@ type OAuthClientSpec struct {
 	// GrantTypes the client may use. Default: [client_credentials].
 	// +kubebuilder:default={client_credentials}
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:MaxItems=6
 	// +listType=set
 	// +optional
 	GrantTypes []GrantType `json:"grantTypes,omitempty"`
@@ -175,6 +181,11 @@ type OAuthClientSpec struct {
 	// +optional
 	IncludeUserInTokenResponse bool `json:"includeUserInTokenResponse,omitempty"`
 
+	// Compatibility shapes token responses and errors for a client written
+	// against another server, and claims alias paths as its default.
+	// +optional
+	Compatibility *Compatibility `json:"compatibility,omitempty"`
+
 	// AllowPlainPKCE accepts code_challenge_method=plain. Off by default: S256 is
 	// required (RFC 7636 §4.2, RFC 9700 §2.1.1).
 	// +optional
@@ -190,6 +201,11 @@ type OAuthClientSpec struct {
 	// +kubebuilder:validation:MaxItems=32
 	// +optional
 	TokenSecrets []TokenSecret `json:"tokenSecrets,omitempty"`
+
+	// Authentication adds secretless client authentication: ServiceAccount
+	// tokens and private_key_jwt (oauthclient_auth_types.go).
+	// +optional
+	Authentication *ClientAuthentication `json:"authentication,omitempty"`
 }
 
 // TokenSecret declares one Secret of tokens kept fresh for a workload.
@@ -287,8 +303,13 @@ type OAuthClientStatus struct {
 	// +listMapKey=audience
 	// +optional
 	Audiences []AudienceStatus `json:"audiences,omitempty"`
+	// Compatibility is what the operator decided about
+	// spec.compatibility: the alias paths this client holds.
+	// +optional
+	Compatibility *CompatibilityStatus `json:"compatibility,omitempty"`
 	// Conditions: Ready, with a reason and message when it is not;
-	// AudiencesGranted; with spec.tokenSecrets, TokensReady too.
+	// AudiencesGranted; with spec.tokenSecrets, TokensReady too; with
+	// spec.compatibility.defaultForPaths, DefaultPaths.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

@@ -260,6 +260,9 @@ func run(ctx context.Context, opts options, stdout io.Writer) (err error) {
 	if err != nil {
 		return interrupted(err)
 	}
+	if info.Workload, err = setupWorkload(ctx, env.Client, env.Config, issuer, stateDir); err != nil {
+		return interrupted(err)
+	}
 	fmt.Fprintf(stdout, "Ready in %s.\n\n", time.Since(started).Round(100*time.Millisecond))
 	printInstructions(stdout, info, logPath, opts)
 	envPath := filepath.Join(stateDir, credentialsFileName)
@@ -507,6 +510,9 @@ type info struct {
 	Service, CLI clientCreds
 	Username     string
 	Password     string
+	// Workload is the secretless client of make bench's assertion
+	// scenarios.
+	Workload *workloadCreds
 }
 
 type clientCreds struct {
@@ -863,6 +869,11 @@ func writeCredentials(path string, in *info) error {
 		{"DEMO_PID", strconv.Itoa(os.Getpid())},
 	} {
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], shellQuote(kv[1]))
+	}
+	if w := in.Workload; w != nil {
+		for _, kv := range [][2]string{{"WORKLOAD_CLIENT_ID", w.ClientID}, {"WORKLOAD_SA_TOKEN_FILE", w.TokenFile}, {"WORKLOAD_KEY_FILE", w.KeyFile}, {"WORKLOAD_KEY_ID", w.KeyID}} {
+			fmt.Fprintf(&b, "%s=%s\n", kv[0], shellQuote(kv[1]))
+		}
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {

@@ -76,6 +76,9 @@ type config struct {
 	// serverPID, when set, is the token server's process: its CPU time
 	// during each scenario is reported (Linux /proc).
 	serverPID int
+	// The assertion scenarios (assertion.go): the client they
+	// authenticate as, a ServiceAccount token, a private key and its kid.
+	assertionClientID, saTokenFile, clientKeyFile, clientKeyID string
 }
 
 func main() {
@@ -157,6 +160,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON instead of a table")
 	fs.BoolVar(&cfg.allowRemote, "allow-remote", false, "allow a -url whose host is not a loopback address")
 	fs.IntVar(&cfg.serverPID, "server-pid", 0, "pid of the token server process on this machine: report its CPU time per request and requests/s per server core (Linux)")
+	fs.StringVar(&cfg.assertionClientID, "assertion-client-id", "", "client of the "+strings.Join(assertionScenarios, " and ")+" scenarios (no secret)")
+	fs.StringVar(&cfg.saTokenFile, "sa-token-file", "", "ServiceAccount token (audience: the issuer) sent as client assertion by "+scServiceAccount)
+	fs.StringVar(&cfg.clientKeyFile, "client-key-file", "", "PKCS#8 PEM private key (EC or RSA) that signs "+scPrivateKeyJWT+" assertions")
+	fs.StringVar(&cfg.clientKeyID, "client-key-id", "", "kid of -client-key-file in the client's JWKS")
 	fs.BoolVar(&cfg.insecure, "insecure", false, "skip TLS certificate verification (https with a self-signed certificate)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: loadgen [flags]\n\nDrives a Tokenwarden token server and prints requests/s, latency percentiles and errors per scenario.\n\nFlags:")
@@ -233,8 +240,8 @@ func (c *config) validate(scenarios string) error {
 			}
 			continue
 		}
-		if !slices.Contains(allScenarios, name) {
-			return fmt.Errorf("-scenarios: unknown scenario %q (known: %s)", name, strings.Join(allScenarios, ","))
+		if !slices.Contains(allScenarios, name) && !slices.Contains(assertionScenarios, name) {
+			return fmt.Errorf("-scenarios: unknown scenario %q (known: %s)", name, strings.Join(append(slices.Clone(allScenarios), assertionScenarios...), ","))
 		}
 		if !slices.Contains(c.scenarios, name) {
 			c.scenarios = append(c.scenarios, name)
@@ -263,6 +270,16 @@ func (c *config) missingFor(scenario string) string {
 		if c.clientSecret == "" {
 			missing = append(missing, "-client-secret")
 		}
+	case scServiceAccount, scPrivateKeyJWT:
+		if c.assertionClientID == "" {
+			missing = append(missing, "-assertion-client-id")
+		}
+		if scenario == scServiceAccount && c.saTokenFile == "" {
+			missing = append(missing, "-sa-token-file")
+		}
+		if scenario == scPrivateKeyJWT && c.clientKeyFile == "" {
+			missing = append(missing, "-client-key-file")
+		}
 	case scPassword, scRefreshToken:
 		if c.clientID == "" {
 			missing = append(missing, "-client-id")
@@ -282,6 +299,12 @@ func (c *config) allowedScenarios() []string {
 	var out []string
 	for _, s := range allScenarios {
 		if c.missingFor(s) == "" {
+			out = append(out, s)
+		}
+	}
+	// The assertion scenarios only when their flags are given.
+	for _, s := range assertionScenarios {
+		if c.assertionClientID != "" && c.missingFor(s) == "" {
 			out = append(out, s)
 		}
 	}

@@ -83,6 +83,10 @@ func Run(ctx context.Context, cfg config, progress io.Writer) (*Report, error) {
 	}
 	t := newTarget(cfg)
 	defer t.client.CloseIdleConnections()
+	var err error
+	if t.auth, err = loadAssertionAuth(cfg); err != nil {
+		return nil, err
+	}
 	rep := &Report{URL: cfg.baseURL, Concurrency: cfg.concurrency, Requests: cfg.requests, Started: time.Now().UTC()}
 	if cfg.duration > 0 {
 		rep.Duration = cfg.duration.String()
@@ -116,6 +120,7 @@ func bounds(cfg config) string {
 type target struct {
 	cfg    config
 	client *http.Client
+	auth   assertionAuth
 }
 
 func newTarget(cfg config) *target {
@@ -373,6 +378,8 @@ func (w *worker) once(ctx context.Context, scenario string) error {
 		return w.t.jwks(ctx)
 	case scIntrospect:
 		return w.t.introspect(ctx, w.accessToken)
+	case scServiceAccount, scPrivateKeyJWT:
+		return w.t.onceAssertion(ctx, scenario)
 	}
 	return fmt.Errorf("unknown scenario %q", scenario)
 }

@@ -49,6 +49,12 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 		{&v1alpha1.OAuthClient{}, IndexClientAudience, func(o client.Object) []string {
 			return o.(*v1alpha1.OAuthClient).Spec.Audiences
 		}},
+		{&v1alpha1.OAuthClient{}, IndexDefaultPath, func(o client.Object) []string {
+			return o.(*v1alpha1.OAuthClient).HeldDefaultPaths()
+		}},
+		{&v1alpha1.OAuthClient{}, IndexWantedDefaultPath, func(o client.Object) []string {
+			return o.(*v1alpha1.OAuthClient).WantedDefaultPaths()
+		}},
 		{&corev1.Secret{}, IndexRecordOwner, recordOwnerIndex},
 		{&corev1.ConfigMap{}, IndexRevokedClient, revokedClientIndex},
 	}

@@ -29,6 +29,12 @@ const (
 	// spec.audiences, so a change to a resource reaches the clients asking
 	// for its audience.
 	IndexClientAudience = "spec.audiences"
+	// IndexDefaultPath maps an OAuthClient to each token path alias it
+	// holds as its default (status.compatibility.defaultForPaths).
+	IndexDefaultPath = "status.compatibility.defaultForPaths"
+	// IndexWantedDefaultPath maps an OAuthClient to each path its
+	// spec.compatibility.defaultForPaths asks for.
+	IndexWantedDefaultPath = "spec.compatibility.defaultForPaths"
 )
 
 // Keys of credential and token Secrets. They are snake_case so that a pod
@@ -119,6 +125,9 @@ const (
 	KindRevokedToken = "revoked-token"
 	// KindWorkloadToken marks a workload token Secret.
 	KindWorkloadToken = "workload-token"
+	// KindClientKeys marks a Secret or ConfigMap of the tenant's own that
+	// holds an OAuthClient's private_key_jwt JWK Set.
+	KindClientKeys = "client-keys"
 )
 
 // ManagedLabels are the labels every Secret Tokenwarden writes carries.

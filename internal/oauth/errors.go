@@ -98,6 +98,25 @@ func WriteJSON(w http.ResponseWriter, status int, body any) {
 // *Error is unexpected: it is logged by the caller and answered with an
 // opaque server_error, so no internal detail reaches the client.
 func WriteError(w http.ResponseWriter, err error) {
+	oe := errorAnswer(w, err)
+	WriteJSON(w, oe.Status, oe)
+}
+
+// WriteErrorWithDetail writes err as WriteError does, with the description
+// also in a "detail" member, for clients written against APIs that answer
+// {"detail": "..."}. RFC 6749 §5.2 clients still read error, and unknown
+// members are ignored by them.
+func WriteErrorWithDetail(w http.ResponseWriter, err error) {
+	oe := errorAnswer(w, err)
+	WriteJSON(w, oe.Status, struct {
+		*Error
+		Detail string `json:"detail"`
+	}{oe, oe.Description})
+}
+
+// errorAnswer is the *Error err is answered with (an opaque server_error for
+// anything else), with its headers set.
+func errorAnswer(w http.ResponseWriter, err error) *Error {
 	var oe *Error
 	if !errors.As(err, &oe) {
 		oe = NewError(http.StatusInternalServerError, ErrServerError, "the server could not complete the request")
@@ -108,5 +127,5 @@ func WriteError(w http.ResponseWriter, err error) {
 	if oe.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	WriteJSON(w, oe.Status, oe)
+	return oe
 }

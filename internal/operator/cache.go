@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -20,24 +19,15 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 )
 
-// managedSelector selects the Secrets (and ConfigMaps) Tokenwarden writes or
-// reads: only those carrying the kind label are cached, so the manager never
-// holds every Secret of the cluster in memory.
-func managedSelector() labels.Selector {
-	req, err := labels.NewRequirement(contract.LabelKind, selection.Exists, nil)
-	if err != nil {
-		panic(err)
-	}
-	return labels.NewSelector().Add(*req)
-}
-
 // cacheScopes are the namespaces the cache holds, per kind; a kind not
-// listed is cached in every namespace. ConfigMaps (the JWKS and revocation
-// records) exist only in the operator's namespace. With WatchNamespaces, the
-// custom resources are cached in those namespaces and Secrets there and in
-// the operator's namespace (keys and server state).
+// listed is cached in every namespace (only labelled Secrets and
+// ConfigMaps: the operator's own, and a client's JWK Set it references for
+// private_key_jwt, which the client controller labels). With
+// WatchNamespaces, the custom resources are cached in those namespaces, and
+// Secrets and ConfigMaps there and in the operator's namespace (keys,
+// the JWKS and server state).
 func (o *Options) cacheScopes() map[string]sets.Set[string] {
-	scopes := map[string]sets.Set[string]{"ConfigMap": sets.New(o.Namespace)}
+	scopes := map[string]sets.Set[string]{}
 	if len(o.WatchNamespaces) == 0 {
 		return scopes
 	}
@@ -46,11 +36,14 @@ func (o *Options) cacheScopes() map[string]sets.Set[string] {
 		scopes[kind] = tenants
 	}
 	scopes["Secret"] = tenants.Clone().Insert(o.Namespace)
+	scopes["ConfigMap"] = scopes["Secret"]
 	return scopes
 }
 
 // cacheOptions are the manager's cache options: managed Secrets and
-// ConfigMaps only, and each kind in its scopes.
+// ConfigMaps only, each kind in its scopes, and every object stripped by
+// contract.StripForCache (no managed fields; the token server's record
+// Secrets without their data, so memory does not grow with every session).
 func (o *Options) cacheOptions() cache.Options {
 	scopes := o.cacheScopes()
 	in := func(kind string, sel labels.Selector) cache.ByObject {
@@ -64,15 +57,15 @@ func (o *Options) cacheOptions() cache.Options {
 		return by
 	}
 	byObject := map[client.Object]cache.ByObject{
-		&corev1.Secret{}:    in("Secret", managedSelector()),
-		&corev1.ConfigMap{}: in("ConfigMap", managedSelector()),
+		&corev1.Secret{}:    in("Secret", contract.ManagedSelector()),
+		&corev1.ConfigMap{}: in("ConfigMap", contract.ManagedSelector()),
 	}
 	if len(o.WatchNamespaces) > 0 {
 		byObject[&v1alpha1.OAuthClient{}] = in("OAuthClient", nil)
 		byObject[&v1alpha1.OAuthUser{}] = in("OAuthUser", nil)
 		byObject[&v1alpha1.OAuthResource{}] = in("OAuthResource", nil)
 	}
-	return cache.Options{ByObject: byObject}
+	return cache.Options{ByObject: byObject, DefaultTransform: contract.StripForCache}
 }
 
 // newScopedCache builds the manager's cache wrapped by scopedCache.

@@ -18,6 +18,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/tokenwarden/tokenwarden/controllers"
+	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/credentials"
 	"github.com/tokenwarden/tokenwarden/internal/keys"
 	"github.com/tokenwarden/tokenwarden/internal/store"
@@ -120,8 +121,15 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 func addControllers(mgr manager.Manager, o Options, stores store.Stores, srv *tokenserver.Server) error {
 	endpoints := credentials.EndpointsFor(o.IssuerURL)
 	recorder := mgr.GetEventRecorder("tokenwarden")
+	// Validated with the token server's options: which alias paths
+	// clients may claim as their default.
+	tokenPaths, err := contract.ParseTokenPaths(o.Token.TokenPathAliases)
+	if err != nil {
+		return err
+	}
 	if err := (&controllers.OAuthClientReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Recorder: recorder, Clock: o.Clock, Endpoints: endpoints,
+		TokenPaths: tokenPaths,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("oauthclient controller: %w", err)
 	}

@@ -46,6 +46,10 @@ type Client struct {
 	Secret            string
 	PreviousSecret    string
 	PreviousExpiresAt time.Time
+	// JWKS is the JSON of the client's private_key_jwt keys (inline in the
+	// spec, or read from the Secret or ConfigMap it names); empty when it
+	// has none or the referenced object or key does not exist.
+	JWKS []byte
 }
 
 // User is what the token server needs of an OAuthUser to check a password:
@@ -67,6 +71,16 @@ type Directory interface {
 	ClientByID(ctx context.Context, id string) (*Client, error)
 	// ClientByName returns the client namespace/name once it has an id.
 	ClientByName(ctx context.Context, namespace, name string) (*Client, error)
+	// ClientByDefaultPath returns the Ready client whose status holds the
+	// token path alias as its default (spec.compatibility.defaultForPaths).
+	// Two holders is a state the controller resolves; until then neither
+	// is found.
+	ClientByDefaultPath(ctx context.Context, path string) (*Client, error)
+
+	// ClientsForServiceAccount returns the clients of namespace, holding a
+	// client id, that list the ServiceAccount name in
+	// spec.authentication.serviceAccounts.
+	ClientsForServiceAccount(ctx context.Context, namespace, name string) ([]*Client, error)
 	// User returns the user holding username in namespace, disabled or not.
 	User(ctx context.Context, namespace, username string) (*User, error)
 	// UserByUID finds a user by UID: refresh tokens and codes are bound to
@@ -181,4 +195,7 @@ type Stores struct {
 	// namespace and ConsentID.
 	Consents    Records[Consent]
 	Revocations Revocations
+	// Reviewer checks ServiceAccount tokens; nil turns ServiceAccount
+	// client authentication off (every such assertion is refused).
+	Reviewer TokenReviewer
 }

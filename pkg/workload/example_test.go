@@ -85,3 +85,16 @@ func ExampleTokenSecretSource() {
 	// Bearer eyJ-first
 	// Bearer eyJ-renewed
 }
+
+// A pod whose OAuthClient lists its ServiceAccount
+// (spec.authentication.serviceAccounts) mounts no secret at all: the
+// projected token for Tokenwarden's audience (config/samples/
+// workload_serviceaccount.yaml) authenticates it, read again for every new
+// access token as the kubelet rotates it.
+func ExampleServiceAccountSource() {
+	ctx := context.Background()
+	src := workload.ServiceAccountSource(ctx, os.Getenv("TOKEN_URL"), "", workload.DefaultServiceAccountTokenPath,
+		workload.ClientOptions{Scopes: []string{"reports.read"}})
+	client := workload.NewClient(src)
+	_ = client // client.Get("https://reports.example.com/v1/reports")
+}

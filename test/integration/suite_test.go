@@ -57,7 +57,8 @@ func TestMain(m *testing.M) {
 		issuer = "http://" + ln.Addr().String()
 		o := testenv.OperatorOptions(operatorNamespace, issuer)
 		o.Token.Listener = ln
-		o.Token.TokenPathAliases = []string{"/token", "/api/v4/connect/token"}
+		o.Token.TokenPathAliases = []string{"/token", "/api/v4/connect/token",
+			"/{namespace}/{name}/token;user=usergrid", compatConnectPath + ";claimable=*", compatManagementPath + ";claimable=*"}
 		o.Token.DefaultClient = &types.NamespacedName{Namespace: "legacy", Name: "default-app"}
 		o.Token.RefreshGrace = 2 * time.Second
 		mgr, err = operator.NewManager(ctx, e.Config, o)
@@ -186,6 +187,13 @@ const formType = testhttp.FormType
 // with a fake clock, and returns its base URL. It stops with the test.
 func startServer(t testing.TB, o tokenserver.Options) string {
 	t.Helper()
+	return startServerReading(t, o, mgr.GetAPIReader())
+}
+
+// startServerReading is startServer with the reader its stores use for
+// reads from the API server.
+func startServerReading(t testing.TB, o tokenserver.Options, live client.Reader) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ks, err := tokenserver.NewInformerKeys(ctx, mgr.GetCache(), operatorNamespace, logr.Discard())
 	if err != nil {
@@ -202,7 +210,7 @@ func startServer(t testing.TB, o tokenserver.Options) string {
 		o.Issuer = issuer
 	}
 	o.Listener = ln
-	stores := kubestore.New(kubestore.Options{Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: operatorNamespace})
+	stores := kubestore.New(kubestore.Options{Cache: mgr.GetClient(), Live: live, Writer: mgr.GetClient(), Namespace: operatorNamespace})
 	srv, err := tokenserver.New(withDefaults(o), stores, ks)
 	if err != nil {
 		cancel()

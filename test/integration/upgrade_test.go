@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -150,15 +149,6 @@ func TestUpgradeRefreshFamily(t *testing.T) {
 	if strings.Contains(string(s.Data["family"]), tokSecret) {
 		t.Fatal("the family holds a token in plaintext")
 	}
-}
-
-func randomHex(t *testing.T, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }
 
 // TestForgedFamilyYieldsNoToken is attack 6 over HTTP: with this release

@@ -33,6 +33,7 @@ type tenant struct {
 	username, password   string
 	client               *v1alpha1.OAuthClient
 	workloadTokenSecrets []string
+	machine              *machine
 }
 
 // setUpTenant creates, as the admin, an OAuthResource, an OAuthUser with
@@ -99,6 +100,7 @@ func setUpTenant(t *testing.T, ns string, tokenCache client.Reader) *tenant {
 		cached(u)
 		return u.Status.Username
 	}).Should(gomega.Equal(tn.username), "the token server's cache knows the user")
+	tn.machine = setUpMachine(t, tn, tokenCache)
 	return tn
 }
 
@@ -172,6 +174,7 @@ func useTokenServer(t *testing.T, base string, tn *tenant) {
 	if _, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: next.RefreshToken}).Token(); err == nil {
 		t.Fatal("a revoked refresh token still refreshes")
 	}
+	useAssertions(t, base, tn)
 }
 
 // audiences reads the aud claim of a JWT without verifying it (the

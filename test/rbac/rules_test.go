@@ -89,6 +89,9 @@ var unexercised = map[string]string{
 	"delete core/configmaps":                    "controllers.Collector removes a revocation ConfigMap once the access token it revokes has expired (collector.go, Revocations.DeleteExpired); the shortest access-token lifetime is 1m",
 	"patch events.k8s.io/events":                "client-go's event recorder patches an Event's series when the same Event repeats (seen in the operator namespace's signing-key Events, not in every served namespace)",
 	"patch core/events":                         "client-go's event recorder patches a repeated Event; leader election records LeaderElection Events through the core API",
+	"list core/configmaps":                      "the generated Role of the operator's namespace lets the namespaced layout (../overlays/namespaced) cache ConfigMaps there; where the ClusterRole grants ConfigMaps cluster-wide (a client's JWK Set for private_key_jwt), the cache lists them through that instead",
+	"watch core/configmaps":                     "as list core/configmaps",
+	"create authentication.k8s.io/tokenreviews": "ServiceAccount client authentication in the token server (kubestore's TokenReviewer); the controllers process of the split layout keeps the generated ClusterRole, which holds it for the all-in-one install",
 }
 
 // checkRules fails t for every request the API server refused and for every

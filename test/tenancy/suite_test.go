@@ -67,6 +67,7 @@ func TestMain(m *testing.M) {
 		o := testenv.OperatorOptions(operatorNamespace, issuer)
 		o.Token.Listener = ln
 		o.Token.HashConcurrency = hashConcurrency
+		o.Token.TokenPathAliases = []string{"/{namespace}/{name}/token", legacyPath + ";claimable=" + legacyPathNamespace}
 		o.Token.MaxFamiliesPerUser, o.Token.MaxRevocationsPerClient = maxFamiliesPerUser, maxRevocationsPerClient
 		if mgr, err = operator.NewManager(ctx, e.Config, o); err != nil {
 			cancel()

@@ -46,7 +46,7 @@ func (h *Harness) Client(namespace, name string, spec v1alpha1.OAuthClientSpec) 
 	c.Status.ClientID = c.EffectiveClientID()
 	c.Status.SecretName = c.EffectiveSecretName()
 	setReady(&c.Status.Conditions, true, 1)
-	if !spec.Public {
+	if c.HasStaticSecret() {
 		var adopted bool
 		if secret, adopted = h.secretValue(namespace, c.Status.SecretName, contract.KeyClientSecret); !adopted {
 			var err error

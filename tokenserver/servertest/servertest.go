@@ -217,6 +217,18 @@ func FillDefaults(o, d tokenserver.Options) tokenserver.Options {
 	if o.Clock == nil {
 		o.Clock = d.Clock
 	}
+	if o.ServiceAccountReviewTTL == 0 {
+		o.ServiceAccountReviewTTL = d.ServiceAccountReviewTTL
+	}
+	if o.ServiceAccountReviewCacheSize == 0 {
+		o.ServiceAccountReviewCacheSize = d.ServiceAccountReviewCacheSize
+	}
+	if o.ServiceAccountReviewConcurrency == 0 {
+		o.ServiceAccountReviewConcurrency = d.ServiceAccountReviewConcurrency
+	}
+	if o.ServiceAccountAudiences == nil {
+		o.ServiceAccountAudiences = d.ServiceAccountAudiences
+	}
 	o.Log = d.Log
 	return o
 }

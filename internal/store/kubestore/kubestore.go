@@ -5,16 +5,20 @@
 // legacy.go moves them); and the directory of clients and users read from
 // the manager's informer cache through the contract field indexes.
 //
-// Reads come from the cache (which makes no API call) with a live read when
-// the cache has not seen a record yet; every write is a compare-and-swap on
-// the resourceVersion that was read, so replicas never both act on one
-// record. The names, labels and data keys below are the stored format: a
-// record's JSON written by an earlier release must stay readable.
+// The cache holds records as metadata only, so a replica's memory does not
+// grow with every session: it tells whether a record exists (and counts
+// them) without an API call, and a record's data is read from the API
+// server by name (or from the memo of this process's own writes). Every
+// write is a compare-and-swap on the resourceVersion that was read, so
+// replicas never both act on one record. The names, labels and data keys
+// below are the stored format: a record's JSON written by an earlier
+// release must stay readable.
 package kubestore
 
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -58,8 +62,9 @@ const (
 // Options are what the stores read and write through.
 type Options struct {
 	// Cache is the manager's cache reader (the manager's client). It must
-	// cache Secrets and ConfigMaps carrying contract.LabelKind and have
-	// the contract indexes (contract.SetupIndexes).
+	// cache the Secrets and ConfigMaps of contract.ManagedSelector (record
+	// Secrets may be stripped of their data, contract.StripForCache) and
+	// have the contract indexes (contract.SetupIndexes).
 	Cache client.Reader
 	// Live reads from the API server (the manager's API reader).
 	Live client.Reader
@@ -83,11 +88,12 @@ func New(o Options) store.Stores {
 	}
 	o = o.availability()
 	return store.Stores{
-		Directory:   &directory{reader: o.Cache},
+		Directory:   &directory{reader: o.Cache, marker: types.NamespacedName{Namespace: o.Namespace, Name: MigratedSecretName}},
 		Families:    newSecretRecords[store.Family](o, familyKind),
 		Codes:       newSecretRecords[store.AuthCode](o, codeKind),
 		Consents:    newSecretRecords[store.Consent](o, consentKind),
 		Revocations: &revocations{cache: o.Cache, writer: o.Writer, namespace: o.Namespace},
+		Reviewer:    NewReviewer(o.Writer),
 	}
 }
 

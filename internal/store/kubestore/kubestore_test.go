@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +21,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tokenwarden/tokenwarden/api/v1alpha1"
 	"github.com/tokenwarden/tokenwarden/internal/contract"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/internal/store/kubestore"
@@ -243,5 +247,122 @@ func TestMemoExpires(t *testing.T) {
 	clk.Step(10 * time.Second)
 	if _, err := st.Update(ctx, ns, "f", rotate("d2")); err != nil || live.gets.Load() != 1 {
 		t.Fatalf("update 10s after the last write: %v, %d live reads; want one", err, live.gets.Load())
+	}
+}
+
+// recordsLag is a cache that has not seen any family record yet (as a
+// replica's cache has not seen one created a moment ago on another) but
+// sees everything else, such as the migration marker.
+type recordsLag struct{ client.Reader }
+
+func (c recordsLag) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if strings.HasPrefix(key.Name, kubestore.FamilySecretPrefix) {
+		return apierrors.NewNotFound(corev1.Resource("secrets"), key.Name)
+	}
+	return c.Reader.Get(ctx, key, obj, opts...)
+}
+
+// TestCachedOnlyMakesNoLiveRead: a lookup marked store.CachedOnly (an id
+// the token server cannot vouch was issued moments ago) of a record the
+// cache lacks is ErrNotFound without a read of the API server, for Get,
+// Update and the revocation-style Update alike, once the migration of the
+// previous release's records is done. The same lookups unmarked find the
+// record (TestCacheLag), and a record the cache holds is found marked or not.
+func TestCachedOnlyMakesNoLiveRead(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	opts := kubeOptions(ns, &countingReader{Reader: mgr.GetAPIReader()})
+	if err := kubestore.RecordCutoff(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kubestore.Migrate(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "cache to see the migration marker", func() error {
+		return mgr.GetClient().Get(ctx, client.ObjectKey{Namespace: ns, Name: kubestore.MigratedSecretName}, &corev1.Secret{})
+	})
+	live := &countingReader{Reader: mgr.GetAPIReader()}
+	lagging := newStoresReading(ns, recordsLag{mgr.GetClient()}, live).Families
+	other := newStores(ns, mgr.GetAPIReader()).Families
+	if err := other.Create(ctx, ns, "made-elsewhere", family("d0"), owner); err != nil {
+		t.Fatal(err)
+	}
+	cachedOnly := store.CachedOnly(ctx)
+	if _, err := lagging.Get(cachedOnly, ns, "made-elsewhere"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("cached-only get of a record the cache lacks: %v, want ErrNotFound", err)
+	}
+	if _, err := lagging.Update(cachedOnly, ns, "made-elsewhere", rotate("d1")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("cached-only update of a record the cache lacks: %v, want ErrNotFound", err)
+	}
+	for i := range 50 {
+		if _, err := lagging.Update(cachedOnly, ns, fmt.Sprintf("invented%d", i), rotate("d1")); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("cached-only update of an invented id: %v", err)
+		}
+	}
+	if n := live.gets.Load(); n != 0 {
+		t.Fatalf("cached-only lookups of records the cache lacks made %d live reads, want 0", n)
+	}
+	// The same store unmarked reads live and finds it.
+	if f, err := lagging.Get(ctx, ns, "made-elsewhere"); err != nil || f.Current != "d0" {
+		t.Fatalf("unmarked get: %+v, %v", f, err)
+	}
+	// A record the cache holds is found marked too.
+	cached := newStoresReading(ns, mgr.GetClient(), live).Families
+	waitFor(t, "cache to see the record", func() error {
+		_, err := cached.Get(cachedOnly, ns, "made-elsewhere")
+		return err
+	})
+	if f, err := cached.Update(cachedOnly, ns, "made-elsewhere", rotate("d1")); err != nil || f.Current != "d1" {
+		t.Fatalf("cached-only update of a cached record: %+v, %v", f, err)
+	}
+}
+
+// secretReads counts the Secrets read through a cache reader, by name.
+type secretReads struct {
+	client.Reader
+	mu    sync.Mutex
+	names []string
+}
+
+func (c *secretReads) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	err := c.Reader.Get(ctx, key, obj, opts...)
+	if _, ok := obj.(*corev1.Secret); ok && err == nil {
+		c.mu.Lock()
+		c.names = append(c.names, key.Name)
+		c.mu.Unlock()
+	}
+	return err
+}
+
+func (c *secretReads) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.names
+	c.names = nil
+	return n
+}
+
+// TestUnknownClientReadsACredentialSecret: looking up a client id nobody
+// holds reads a credential Secret from the cache as looking up a known
+// client does (the one read last), so an anonymous caller cannot tell
+// unknown client ids from known ones with a wrong secret by timing.
+// BenchmarkClientAuthFailure in test/integration measures the two.
+func TestUnknownClientReadsACredentialSecret(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	fx := &fixture{operatorNS: ns}
+	fx.PutClient(t, &v1alpha1.OAuthClient{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}, Status: v1alpha1.OAuthClientStatus{ClientID: ns + ".app"}}, "s3cret", "", time.Time{})
+	reads := &secretReads{Reader: mgr.GetClient()}
+	dir := newStoresReading(ns, reads, mgr.GetAPIReader()).Directory
+	if _, err := dir.ClientByID(ctx, ns+".app"); err != nil {
+		t.Fatal(err)
+	}
+	known := reads.take()
+	if _, err := dir.ClientByID(ctx, ns+".nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown client: %v", err)
+	}
+	unknown := reads.take()
+	if len(known) != 1 || !slices.Equal(unknown, known) {
+		t.Fatalf("Secrets read for a known client %v, for an unknown one %v; want the same one", known, unknown)
 	}
 }

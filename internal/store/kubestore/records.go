@@ -114,36 +114,81 @@ func shortLabel(s string) string {
 	return s
 }
 
-// Get reads the record from the API server.
+// Get reads the record from the API server. A CachedOnly lookup of a record
+// neither the memo nor the cache holds makes no read (missed).
 func (r *secretRecords[T]) Get(ctx context.Context, namespace, id string) (*T, error) {
+	if store.IsCachedOnly(ctx) && !r.known(ctx, namespace, id) {
+		_, rec, err := r.missed(ctx, namespace, id)
+		return rec, err
+	}
 	_, rec, err := r.readLive(ctx, namespace, id)
 	return rec, err
 }
 
+// known reports whether the memo or the cache holds the record's Secret.
+func (r *secretRecords[T]) known(ctx context.Context, namespace, id string) bool {
+	key := r.key(namespace, id)
+	if _, ok := r.memo.recall(key); ok {
+		return true
+	}
+	cached, err := r.cached(ctx, key)
+	return cached || err != nil
+}
+
+// missed answers for a record the memo and the cache lack: one written a
+// moment ago (maybe by another replica), or none at all. Unless the lookup
+// is CachedOnly it is read from the API server; a CachedOnly one is none,
+// except a record of the previous release not moved yet (only until the
+// migration is done).
+func (r *secretRecords[T]) missed(ctx context.Context, namespace, id string) (*corev1.Secret, *T, error) {
+	if !store.IsCachedOnly(ctx) {
+		return r.readLive(ctx, namespace, id)
+	}
+	moved, err := r.legacy.moveOne(ctx, r.kind, namespace, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !moved {
+		return nil, nil, store.ErrNotFound
+	}
+	return r.getLive(ctx, namespace, id)
+}
+
 // read returns the Secret and its record from the memo of this process's own
-// writes, else the cache, else (the cache has not seen it yet: it was created
-// a moment ago, maybe on another replica) the API server. fresh tells
-// whether the copy came from the API server.
+// writes, else from the API server when the cache (which holds records as
+// metadata only, contract.StripForCache) knows it, else as missed decides
+// (the cache has not seen it yet: it was created a moment ago, maybe on
+// another replica; or there is none). fresh tells whether the copy came
+// from the API server.
 func (r *secretRecords[T]) read(ctx context.Context, namespace, id string) (s *corev1.Secret, rec *T, fresh bool, err error) {
 	key := r.key(namespace, id)
-	s, ok := r.memo.recall(key)
-	if !ok {
-		s = &corev1.Secret{}
-		err := r.cache.Get(ctx, key, s)
-		if apierrors.IsNotFound(err) {
-			s, rec, err := r.readLive(ctx, namespace, id)
-			return s, rec, true, err
-		}
-		if err != nil {
-			return nil, nil, false, fmt.Errorf("get %s %s: %w", r.kind.what, key, err)
+	if s, ok := r.memo.recall(key); ok {
+		if rec, err := r.decodeFor(namespace, s); err == nil {
+			return s, rec, false, nil
 		}
 	}
-	if rec, err := r.decodeFor(namespace, s); err == nil {
-		return s, rec, false, nil
+	cached, err := r.cached(ctx, key)
+	if err != nil {
+		return nil, nil, false, err
 	}
-	// A copy that cannot be decoded may be an old one: judge the live one.
+	if !cached {
+		s, rec, err := r.missed(ctx, namespace, id)
+		return s, rec, true, err
+	}
 	s, rec, err = r.readLive(ctx, namespace, id)
 	return s, rec, true, err
+}
+
+// cached reports whether the cache holds the record Secret key.
+func (r *secretRecords[T]) cached(ctx context.Context, key types.NamespacedName) (bool, error) {
+	err := r.cache.Get(ctx, key, &corev1.Secret{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get %s %s: %w", r.kind.what, key, err)
+	}
+	return true, nil
 }
 
 // readLive reads the Secret and its record from the API server. Until the

@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,7 +30,7 @@ func TestMain(m *testing.M) {
 			Scheme:                 e.Scheme,
 			Metrics:                metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress: "0",
-			Cache:                  cache.Options{ByObject: managedOnly()},
+			Cache:                  cache.Options{ByObject: managedOnly(), DefaultTransform: contract.StripForCache},
 		})
 		if err != nil {
 			cancel()
@@ -46,16 +44,11 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// managedOnly caches Secrets and ConfigMaps as the operator does: only those
-// carrying the kind label.
+// managedOnly caches Secrets and ConfigMaps as the operator does: those of
+// contract.ManagedSelector (and every object through contract.StripForCache).
 func managedOnly() map[client.Object]cache.ByObject {
-	req, err := labels.NewRequirement(contract.LabelKind, selection.Exists, nil)
-	if err != nil {
-		panic(err)
-	}
-	sel := labels.NewSelector().Add(*req)
 	return map[client.Object]cache.ByObject{
-		&corev1.Secret{}:    {Label: sel},
-		&corev1.ConfigMap{}: {Label: sel},
+		&corev1.Secret{}:    {Label: contract.ManagedSelector()},
+		&corev1.ConfigMap{}: {Label: contract.ManagedSelector()},
 	}
 }

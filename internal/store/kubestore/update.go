@@ -113,43 +113,66 @@ func (r *secretRecords[T]) deleteExact(ctx context.Context, s *corev1.Secret) er
 	return r.writer.Delete(ctx, s, client.Preconditions{UID: &s.UID, ResourceVersion: &rv})
 }
 
-// Collect lists the records from the cache and deletes those drop names a
-// reason for, each only as it was listed: a family used since (and so no
-// longer idle) is left for the next collection. drop gets the tenant
-// namespace the record names. Only records of the operator namespace that
-// name one are listed: a record of the previous release waits for the
-// migration, never for the collector.
+// Collect lists the records from the API server, a page at a time (the
+// cache holds records as metadata only, and the leader's collection is the
+// one reader of every record), and deletes those drop names a reason for,
+// each only as it was listed: a family used since (and so no longer idle)
+// is left for the next collection. drop gets the tenant namespace the
+// record names. Only records of the operator namespace that name one are
+// listed: a record of the previous release waits for the migration, never
+// for the collector.
 func (r *secretRecords[T]) Collect(ctx context.Context, drop func(namespace string, rec *T) string) (map[string]int, error) {
-	var list corev1.SecretList
-	if err := r.cache.List(ctx, &list, client.InNamespace(r.namespace), client.MatchingLabels{contract.LabelKind: r.kind.label},
-		client.HasLabels{contract.LabelRecordNamespace}); err != nil {
-		return nil, fmt.Errorf("list %s records: %w", r.kind.what, err)
-	}
 	removed := map[string]int{}
-	for i := range list.Items {
-		s := &list.Items[i]
-		reason := store.ReasonUnreadable
-		if rec, err := r.decode(s); err == nil {
-			reason = drop(s.Labels[contract.LabelRecordNamespace], rec)
+	opts := []client.ListOption{client.InNamespace(r.namespace), client.MatchingLabels{contract.LabelKind: r.kind.label},
+		client.HasLabels{contract.LabelRecordNamespace}, client.Limit(collectPage)}
+	for cont := ""; ; {
+		var list corev1.SecretList
+		if err := r.live.List(ctx, &list, append(opts, client.Continue(cont))...); err != nil {
+			return removed, fmt.Errorf("list %s records: %w", r.kind.what, err)
 		}
-		if reason == "" {
-			continue
+		for i := range list.Items {
+			if err := r.collectOne(ctx, &list.Items[i], drop, removed); err != nil {
+				return removed, err
+			}
 		}
-		err := r.deleteExact(ctx, s)
-		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-			continue
+		if cont = list.Continue; cont == "" {
+			return removed, nil
 		}
-		if err != nil {
-			return removed, fmt.Errorf("delete %s %s/%s: %w", r.kind.what, s.Namespace, s.Name, err)
-		}
-		removed[reason]++
 	}
-	return removed, nil
+}
+
+// collectPage is how many records Collect reads at a time.
+const collectPage = 500
+
+// collectOne deletes s if drop names a reason, and counts it in removed.
+func (r *secretRecords[T]) collectOne(ctx context.Context, s *corev1.Secret, drop func(namespace string, rec *T) string, removed map[string]int) error {
+	reason := store.ReasonUnreadable
+	if rec, err := r.decode(s); err == nil {
+		reason = drop(s.Labels[contract.LabelRecordNamespace], rec)
+	}
+	if reason == "" {
+		return nil
+	}
+	err := r.deleteExact(ctx, s)
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s %s/%s: %w", r.kind.what, s.Namespace, s.Name, err)
+	}
+	removed[reason]++
+	return nil
 }
 
 // Count counts, from the cache through contract.IndexRecordOwner, the
-// records of namespace issued to owner's client and user that are live.
+// records of namespace issued to owner's client and user; with live, it
+// reads those records from the API server and counts the live ones (the
+// cache holds records as metadata only), which the caller does only at its
+// cap.
 func (r *secretRecords[T]) Count(ctx context.Context, namespace string, owner store.Owner, live func(*T) bool) (int, error) {
+	if live != nil {
+		return r.countLive(ctx, namespace, owner, live)
+	}
 	var list corev1.SecretList
 	key := contract.RecordOwnerKey(namespace, string(owner.ClientUID), string(owner.UserUID))
 	// Read-only: the cache's objects are not copied.
@@ -157,12 +180,19 @@ func (r *secretRecords[T]) Count(ctx context.Context, namespace string, owner st
 		client.MatchingLabels{contract.LabelKind: r.kind.label}, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, fmt.Errorf("count %s records: %w", r.kind.what, err)
 	}
-	if live == nil {
-		return len(list.Items), nil
+	return len(list.Items), nil
+}
+
+func (r *secretRecords[T]) countLive(ctx context.Context, namespace string, owner store.Owner, live func(*T) bool) (int, error) {
+	var list corev1.SecretList
+	if err := r.live.List(ctx, &list, client.InNamespace(r.namespace), client.MatchingLabels{contract.LabelKind: r.kind.label,
+		contract.LabelRecordNamespace: namespace, contract.LabelRecordClientUID: string(owner.ClientUID),
+		contract.LabelRecordUserUID: string(owner.UserUID)}); err != nil {
+		return 0, fmt.Errorf("count %s records: %w", r.kind.what, err)
 	}
 	n := 0
 	for i := range list.Items {
-		if rec, err := r.decode(&list.Items[i]); err == nil && (live == nil || live(rec)) {
+		if rec, err := r.decode(&list.Items[i]); err == nil && live(rec) {
 			n++
 		}
 	}

@@ -51,6 +51,9 @@ func (d *Directory) PutClient(obj *v1alpha1.OAuthClient, secret, previous string
 		if !previousExpiresAt.IsZero() {
 			c.PreviousSecret, c.PreviousExpiresAt = previous, previousExpiresAt.UTC().Truncate(time.Second)
 		}
+		if a := obj.Spec.Authentication; a != nil && a.PrivateKeyJWT != nil {
+			c.JWKS = []byte(a.PrivateKeyJWT.JWKS)
+		}
 	}
 	d.clients[types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}] = c
 	return c.Object.DeepCopy()
@@ -119,6 +122,23 @@ func (d *Directory) ClientByName(_ context.Context, namespace, name string) (*st
 		return nil, store.ErrNotFound
 	}
 	return clientCopy(c)
+}
+
+// ClientsForServiceAccount returns the clients of namespace holding an id
+// that name the ServiceAccount.
+func (d *Directory) ClientsForServiceAccount(_ context.Context, namespace, name string) ([]*store.Client, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	var found []*store.Client
+	for k, c := range d.clients {
+		if k.Namespace != namespace || c.Object.Status.ClientID == "" || !c.Object.MayActAsServiceAccount(namespace, name) {
+			continue
+		}
+		if cp, err := clientCopy(c); err == nil {
+			found = append(found, cp)
+		}
+	}
+	return found, nil
 }
 
 func clientCopy(c store.Client) (*store.Client, error) {

@@ -7,6 +7,8 @@
 package memstore
 
 import (
+	"time"
+
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -21,6 +23,8 @@ type Store struct {
 	Codes       *Records[store.AuthCode]
 	Consents    *Records[store.Consent]
 	Revocations *Revocations
+	// Reviews answers ServiceAccount token reviews.
+	Reviews *Reviews
 }
 
 // New returns empty stores.
@@ -31,10 +35,11 @@ func New() *Store {
 		Codes:       NewRecords[store.AuthCode](),
 		Consents:    NewRecords[store.Consent](),
 		Revocations: NewRevocations(),
+		Reviews:     NewReviews(time.Now),
 	}
 }
 
 // Stores returns the stores as the token server takes them.
 func (s *Store) Stores() store.Stores {
-	return store.Stores{Directory: s.Directory, Families: s.Families, Codes: s.Codes, Consents: s.Consents, Revocations: s.Revocations}
+	return store.Stores{Directory: s.Directory, Families: s.Families, Codes: s.Codes, Consents: s.Consents, Revocations: s.Revocations, Reviewer: s.Reviews}
 }

@@ -89,6 +89,7 @@ func Run(t *testing.T, h Harness) {
 		{"TenantIsolation", testTenantIsolation},
 		{"DirectoryClients", testDirectoryClients},
 		{"DirectoryClientClash", testDirectoryClientClash},
+		{"DirectoryDefaultPath", testDirectoryDefaultPath},
 		{"DirectoryUsers", testDirectoryUsers},
 		{"DirectoryUserOtherNamespace", testDirectoryUserOtherNamespace},
 		{"DirectoryDeleting", testDirectoryDeleting},
@@ -97,6 +98,7 @@ func Run(t *testing.T, h Harness) {
 		{"DirectoryResourceDeleting", testDirectoryResourceDeleting},
 		{"DirectoryNamespaceLabels", testDirectoryNamespaceLabels},
 		{"DirectoryNamespaceAnnotations", testDirectoryNamespaceAnnotations},
+		{"DirectoryServiceAccounts", testDirectoryServiceAccounts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, h(t)) })
