@@ -21,8 +21,9 @@ help: ## Show the targets.
 
 ##@ Development
 .PHONY: manifests
-manifests: controller-gen ## Generate CRDs and RBAC from markers.
+manifests: controller-gen ## Generate CRDs and RBAC from markers; copy the CRDs into the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=tokenwarden-manager crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	rm -f charts/tokenwarden/crds/*.yaml && cp config/crd/bases/*.yaml charts/tokenwarden/crds/
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code.
@@ -30,9 +31,9 @@ generate: controller-gen ## Generate deepcopy code.
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when generated files are not committed.
-	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
+	@if [ -n "$$(git status --porcelain -- api config charts)" ]; then \
 	  echo "generated files differ from the committed ones; run 'make manifests generate' and commit:"; \
-	  git status --porcelain -- api config; git --no-pager diff --stat -- api config; exit 1; fi
+	  git status --porcelain -- api config charts; git --no-pager diff --stat -- api config charts; exit 1; fi
 
 .PHONY: fmt
 fmt: ## go fmt.

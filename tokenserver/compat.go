@@ -50,10 +50,7 @@ func profileFor(p contract.TokenPath, c *store.Client) profile {
 
 // writeTokenError is fail in the error style of the answer's profile.
 func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, err error, pr profile) {
-	var oe *oauth.Error
-	if !errors.As(err, &oe) {
-		s.log.Error(err, "request failed", "path", r.URL.Path)
-	}
+	err = s.failure(r, err)
 	if pr.errors == v1alpha1.ErrorStyleDetail {
 		oauth.WriteErrorWithDetail(w, err)
 		return

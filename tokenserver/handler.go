@@ -114,14 +114,23 @@ func (s *Server) routes() http.Handler {
 // 503 temporarily_unavailable with Retry-After, so clients retry instead of
 // giving up on a refresh token that still works.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	oauth.WriteError(w, s.failure(r, err))
+}
+
+// failure is the answer to a request that failed with err: an OAuth error
+// as it is; anything else is logged, and answered 503
+// temporarily_unavailable when the state store cannot be reached, else
+// server_error.
+func (s *Server) failure(r *http.Request, err error) error {
 	var oe *oauth.Error
-	if !errors.As(err, &oe) {
-		s.log.Error(err, "request failed", "path", r.URL.Path)
-		if errors.Is(err, store.ErrUnavailable) {
-			err = oauth.NewError(http.StatusServiceUnavailable, oauth.ErrTemporarilyUnavailable, "the server cannot reach its state store; retry shortly")
-		}
+	if errors.As(err, &oe) {
+		return err
 	}
-	oauth.WriteError(w, err)
+	s.log.Error(err, "request failed", "path", r.URL.Path)
+	if errors.Is(err, store.ErrUnavailable) {
+		return oauth.NewError(http.StatusServiceUnavailable, oauth.ErrTemporarilyUnavailable, "the server cannot reach its state store; retry shortly")
+	}
+	return err
 }
 
 // recoverer turns a panic into a server_error instead of a dropped connection;
