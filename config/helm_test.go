@@ -311,7 +311,7 @@ func TestHelmComparisonCatchesDifferences(t *testing.T) {
 			field(deployment(r), slices.Concat(manager, []any{"readinessProbe", "httpGet"})...)["path"] = "/healthz"
 		}, "readinessProbe.httpGet.path"},
 		{"memory limit", func(r *rendered) {
-			field(deployment(r), slices.Concat(manager, []any{"resources", "limits"})...)["memory"] = "1Gi"
+			field(deployment(r), slices.Concat(manager, []any{"resources", "limits"})...)["memory"] = "2Gi"
 		}, "resources.limits.memory"},
 		{"port", func(r *rendered) {
 			field(deployment(r), slices.Concat(manager, []any{"ports", 0})...)["containerPort"] = int64(9443)
