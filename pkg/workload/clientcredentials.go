@@ -90,29 +90,50 @@ func ClientCredentialsSource(ctx context.Context, dir string, o ClientOptions) o
 	if o.HTTPClient != nil {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, o.HTTPClient)
 	}
-	return &clientCredentialsSource{ctx: ctx, dir: dir, opts: o}
+	s := &clientCredentialsSource{ctx: ctx, dir: dir, opts: o}
+	return &renewing{opts: o, fetch: s.fetch}
+}
+
+// renewing serves the token fetch returned until RenewBefore its expiry,
+// then fetches again; fetches are serialized, so concurrent callers of an
+// expired token cause one token request.
+type renewing struct {
+	opts  ClientOptions
+	fetch func() (*oauth2.Token, error)
+
+	mu  sync.Mutex
+	tok *oauth2.Token
+}
+
+// Token returns the cached token while it is fresh, else a new one.
+func (r *renewing) Token() (*oauth2.Token, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.opts.Clock.Now()
+	if r.tok != nil && now.Before(r.tok.Expiry.Add(-r.opts.RenewBefore)) {
+		return copyToken(r.tok), nil
+	}
+	tok, err := r.fetch()
+	if err != nil {
+		return nil, err
+	}
+	// Expiry is counted on the injected clock from the moment the request
+	// was sent, so it never lies later than the server's.
+	if d, ok := lifetime(tok); ok {
+		tok.Expiry = now.Add(d)
+	}
+	r.tok = tok
+	return copyToken(tok), nil
 }
 
 type clientCredentialsSource struct {
 	ctx  context.Context
 	dir  string
 	opts ClientOptions
-
-	// mu serializes fetches, so concurrent callers of an expired token
-	// cause one token request.
-	mu  sync.Mutex
-	tok *oauth2.Token
 }
 
-// Token returns the cached token while it is fresh, else fetches a new one
-// with the credentials currently mounted.
-func (s *clientCredentialsSource) Token() (*oauth2.Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.Clock.Now()
-	if s.tok != nil && now.Before(s.tok.Expiry.Add(-s.opts.RenewBefore)) {
-		return copyToken(s.tok), nil
-	}
+// fetch gets a token with the credentials currently mounted.
+func (s *clientCredentialsSource) fetch() (*oauth2.Token, error) {
 	creds, err := ReadCredentials(s.dir)
 	if err != nil {
 		return nil, err
@@ -121,13 +142,7 @@ func (s *clientCredentialsSource) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client_credentials token for %s from %s: %w", creds.ClientID, creds.TokenURL, err)
 	}
-	// Expiry is counted on the injected clock from the moment the request
-	// was sent, so it never lies later than the server's.
-	if d, ok := lifetime(tok); ok {
-		tok.Expiry = now.Add(d)
-	}
-	s.tok = tok
-	return copyToken(tok), nil
+	return tok, nil
 }
 
 func (s *clientCredentialsSource) config(c Credentials) *clientcredentials.Config {

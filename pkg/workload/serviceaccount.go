@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -42,29 +41,18 @@ func ServiceAccountSource(ctx context.Context, tokenURL, clientID, tokenPath str
 	if o.HTTPClient != nil {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, o.HTTPClient)
 	}
-	return &serviceAccountSource{ctx: ctx, tokenURL: tokenURL, clientID: clientID, path: tokenPath, opts: o}
+	s := &serviceAccountSource{ctx: ctx, tokenURL: tokenURL, clientID: clientID, path: tokenPath, opts: o}
+	return &renewing{opts: o, fetch: s.fetch}
 }
 
 type serviceAccountSource struct {
 	ctx                      context.Context
 	tokenURL, clientID, path string
 	opts                     ClientOptions
-
-	// mu serializes fetches, so concurrent callers of an expired token
-	// cause one token request.
-	mu  sync.Mutex
-	tok *oauth2.Token
 }
 
-// Token returns the cached token while it is fresh, else fetches a new one
-// with the ServiceAccount token currently mounted.
-func (s *serviceAccountSource) Token() (*oauth2.Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.Clock.Now()
-	if s.tok != nil && now.Before(s.tok.Expiry.Add(-s.opts.RenewBefore)) {
-		return copyToken(s.tok), nil
-	}
+// fetch gets a token with the ServiceAccount token currently mounted.
+func (s *serviceAccountSource) fetch() (*oauth2.Token, error) {
 	raw, err := os.ReadFile(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("read the ServiceAccount token: %w", err)
@@ -84,9 +72,5 @@ func (s *serviceAccountSource) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client_credentials token with a ServiceAccount assertion from %s: %w", s.tokenURL, err)
 	}
-	if d, ok := lifetime(tok); ok {
-		tok.Expiry = now.Add(d)
-	}
-	s.tok = tok
-	return copyToken(tok), nil
+	return tok, nil
 }
