@@ -72,18 +72,28 @@ code{font-size:.875rem;overflow-wrap:anywhere;color:var(--muted)}
 footer{margin-top:1.5rem;font-size:.8125rem;color:var(--muted);text-align:center}
 `
 
-var loginTemplate = template.Must(template.New("login").Parse(`<!DOCTYPE html>
+// page is a page template: the document every page shares (head, style,
+// footer) around body; title is the template of its <title>.
+func page(name, title, body, footer string) *template.Template {
+	return template.Must(template.New(name).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>Sign in to {{.ClientName}}</title>
+<title>` + title + `</title>
 <style>` + pageStyle + `</style>
 </head>
 <body>
 <main>
-<h1>Sign in</h1>
+` + body + `<footer>` + footer + `</footer>
+</main>
+</body>
+</html>
+`))
+}
+
+var loginTemplate = page("login", `Sign in to {{.ClientName}}`, `<h1>Sign in</h1>
 <p class="sub">to continue to <strong>{{.ClientName}}</strong></p>
 {{if .Error}}<p class="error" role="alert" id="login-error">{{.Error}}</p>{{end}}
 <form method="post" action="login" novalidate>
@@ -95,24 +105,10 @@ var loginTemplate = template.Must(template.New("login").Parse(`<!DOCTYPE html>
 <input type="password" id="password" name="password" autocomplete="current-password" required{{if .Username}} autofocus{{end}}>
 <button type="submit">Sign in</button>
 </form>
-<footer>Tokenwarden</footer>
-</main>
-</body>
-</html>
-`))
+`,
+	`Tokenwarden`)
 
-var consentTemplate = template.Must(template.New("consent").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>Allow {{.ClientName}}?</title>
-<style>` + pageStyle + `</style>
-</head>
-<body>
-<main>
-<h1>Allow access?</h1>
+var consentTemplate = page("consent", `Allow {{.ClientName}}?`, `<h1>Allow access?</h1>
 <p class="sub"><strong id="client-name">{{.ClientName}}</strong> from namespace <strong id="client-namespace">{{.Namespace}}</strong> asks to act for you, {{.User}}.</p>
 <h2>It will be able to</h2>
 <ul id="scopes">
@@ -129,75 +125,30 @@ var consentTemplate = template.Must(template.New("consent").Parse(`<!DOCTYPE htm
 <button type="submit" name="decision" value="allow" id="allow">Allow</button>
 <button type="submit" name="decision" value="deny" id="deny" class="secondary">Deny</button>
 </form>
-<footer>Tokenwarden · only allow applications you trust</footer>
-</main>
-</body>
-</html>
-`))
+`,
+	`Tokenwarden · only allow applications you trust`)
 
-var logoutTemplate = template.Must(template.New("logout").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>Sign out?</title>
-<style>` + pageStyle + `</style>
-</head>
-<body>
-<main>
-<h1>Sign out?</h1>
+var logoutTemplate = page("logout", `Sign out?`, `<h1>Sign out?</h1>
 <p class="sub">You will have to sign in again to use applications through this server.</p>
 <form method="post" action="logout">
 {{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
 {{end}}<input type="hidden" name="csrf_token" value="{{.CSRF}}">
 <button type="submit" id="sign-out">Sign out</button>
 </form>
-<footer>Tokenwarden</footer>
-</main>
-</body>
-</html>
-`))
+`,
+	`Tokenwarden`)
 
-var signedOutTemplate = template.Must(template.New("signed-out").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>Signed out</title>
-<style>` + pageStyle + `</style>
-</head>
-<body>
-<main>
-<h1>You are signed out</h1>
+var signedOutTemplate = page("signed-out", `Signed out`, `<h1>You are signed out</h1>
 {{if .Unfollowed}}<p class="error" role="alert">The application asked to return to an address that is not registered for it, so you stay here.</p>
 {{end}}<p class="sub">You can close this window.</p>
-<footer>Tokenwarden</footer>
-</main>
-</body>
-</html>
-`))
+`,
+	`Tokenwarden`)
 
-var errorTemplate = template.Must(template.New("error").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>Sign-in error</title>
-<style>` + pageStyle + `</style>
-</head>
-<body>
-<main>
-<h1>Sign-in is not possible</h1>
+var errorTemplate = page("error", `Sign-in error`, `<h1>Sign-in is not possible</h1>
 <p class="error" role="alert">{{.Message}}</p>
 <p class="sub">Return to the application and try again. If this keeps happening, tell the application's administrator.</p>
-<footer>Tokenwarden</footer>
-</main>
-</body>
-</html>
-`))
+`,
+	`Tokenwarden`)
 
 // renderPage writes a page with headers against framing (clickjacking),
 // caching and leaks through the Referer. formTarget is an origin the page's
